@@ -1,0 +1,2 @@
+//! The `parky` command.
+fn main() {}

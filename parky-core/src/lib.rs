@@ -1,0 +1,1 @@
+//! Shared plumbing for the Parky Ops crates (work in progress).

@@ -1,0 +1,1 @@
+//! SLI sources (work in progress).
