@@ -1,2 +1,38 @@
-//! The `parky` command.
-fn main() {}
+//! `parky`: the Parky Ops command-line tool.
+//!
+//! It only wires the library crates together: it reads files and flags, calls `parky-slo`,
+//! and renders the result as text, JSON or Markdown. Logs go to standard error through
+//! `tracing` (set `RUST_LOG=debug` for more).
+
+mod args;
+mod demo;
+mod error;
+mod render;
+mod slo;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut out = std::io::stdout().lock();
+    let result = match cli.command {
+        args::Command::Slo(args::SloCommand::Report(report)) => slo::report(&report, &mut out),
+        args::Command::Slo(args::SloCommand::Windows(windows)) => slo::windows(&windows, &mut out),
+        args::Command::Demo(demo) => demo::run(&demo, &mut out),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("parky: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
