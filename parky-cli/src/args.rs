@@ -1,0 +1,200 @@
+//! Command-line flags. Values are parsed into typed values here, so a bad flag fails before any
+//! file is read, with the flag named.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Parky Ops: SLOs, error budgets and burn-rate alerts from the data you already have.
+#[derive(Debug, Parser)]
+#[command(name = "parky", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Service level objectives: reports from access logs and alert window tables.
+    #[command(subcommand)]
+    Slo(SloCommand),
+    /// Tell the ops cycle end to end on a seeded, simulated service (no network, no account).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SloCommand {
+    /// Read an access log and report the SLI, error budget, burn rates and alert timeline.
+    Report(ReportArgs),
+    /// Print the multi-window, multi-burn-rate alert table for an objective.
+    Windows(WindowsArgs),
+}
+
+/// Output formats of the report commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Output {
+    /// Aligned text for a terminal.
+    Text,
+    /// One JSON document (the shape is documented in docs/slo-report.md).
+    Json,
+    /// A Markdown document, e.g. for a pull request or a wiki page.
+    Markdown,
+}
+
+/// Formats of the log given to `--log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormatArg {
+    /// Apache/Nginx combined format, with Nginx's optional trailing `$request_time`.
+    Combined,
+    /// JSON lines of Cloudflare Workers trace events.
+    WorkersJsonl,
+}
+
+/// The objective and its period, shared by `slo report` and `slo windows`.
+#[derive(Debug, Args)]
+pub(crate) struct ObjectiveArgs {
+    /// Target share of good requests, in percent (e.g. 99.9).
+    #[arg(long, value_parser = parse_percent)]
+    pub(crate) objective: f64,
+    /// Length of the SLO period (e.g. 30d, 28d, 7d, 12h).
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    pub(crate) period: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The access log to read ("-" reads standard input).
+    #[arg(long)]
+    pub(crate) log: PathBuf,
+    /// Format of the log.
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Combined)]
+    pub(crate) log_format: LogFormatArg,
+    #[command(flatten)]
+    pub(crate) objective: ObjectiveArgs,
+    /// Report as of this time (RFC 3339, e.g. 2015-05-20T12:00:00Z) instead of the end of the data.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+    /// Lowest HTTP status that counts as a bad request.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) bad_status_from: u16,
+    /// Also count HTTP 429 (rate limited) as bad.
+    #[arg(long)]
+    pub(crate) count_429_as_bad: bool,
+    /// Only count Workers events of this script (workers-jsonl only).
+    #[arg(long)]
+    pub(crate) script: Option<String>,
+    /// Fail when more than this share of lines is malformed, in percent.
+    #[arg(long, default_value = "1", value_parser = parse_share)]
+    pub(crate) max_malformed: f64,
+    /// Evaluation resolution: the size of the time buckets (e.g. 1m, 10s).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub(crate) resolution: Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WindowsArgs {
+    #[command(flatten)]
+    pub(crate) objective: ObjectiveArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Seed of the simulated traffic; the same seed tells the same story.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+/// `99.9` or `99.9%` → 0.999; must lie strictly between 0 and 100.
+pub(crate) fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage such as 99.9"))?;
+    if !(value > 0.0 && value < 100.0) {
+        return Err(format!(
+            "`{text}` must lie strictly between 0 and 100 (a percentage, e.g. 99.9)"
+        ));
+    }
+    Ok(percent_to_ratio(number, value))
+}
+
+/// Moves the decimal point instead of dividing, so `99.9` becomes the double nearest to
+/// 0.999 (dividing by 100 gives 0.9990000000000001). `number` is the text `value` was parsed
+/// from; a form that cannot take an exponent (such as `1e1`) is divided instead.
+fn percent_to_ratio(number: &str, value: f64) -> f64 {
+    format!("{number}e-2").parse().unwrap_or(value / 100.0)
+}
+
+/// A share in percent from 0 to 100 inclusive → a fraction.
+pub(crate) fn parse_share(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage such as 1 or 0.5"))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("`{text}` must lie between 0 and 100"));
+    }
+    Ok(percent_to_ratio(number, value))
+}
+
+/// Durations such as `30d`, `28d`, `6h`, `5m`, `1h30m` (humantime syntax), non-zero.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration such as 30d, 6h or 5m ({e})"))?;
+    if duration.is_zero() {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+/// RFC 3339 timestamps, e.g. `2015-05-20T12:00:00Z` or `2015-05-20T21:00:00+09:00`.
+pub(crate) fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2015-05-20T12:00:00Z ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_accepts_plain_and_suffixed_values() {
+        assert_eq!(parse_percent("99.9"), Ok(0.999));
+        assert_eq!(parse_percent("99.9%"), Ok(0.999));
+        assert_eq!(parse_percent("99.95"), Ok(0.9995));
+        assert_eq!(parse_share("1"), Ok(0.01));
+        assert_eq!(parse_share("0"), Ok(0.0));
+        assert_eq!(parse_share("1e1"), Ok(0.1));
+        assert!(parse_percent("100").is_err());
+        assert!(parse_percent("0").is_err());
+        assert!(parse_percent("abc").unwrap_err().contains("abc"));
+        assert!(parse_percent("NaN").is_err());
+    }
+
+    #[test]
+    fn durations_use_day_hour_minute_units() {
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_duration("28d"), Ok(Duration::from_secs(28 * 86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("thirty days").is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_with_offsets() {
+        let t = parse_time("2015-05-20T21:00:00+09:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2015-05-20T12:00:00+00:00");
+        assert!(parse_time("yesterday").is_err());
+    }
+}
