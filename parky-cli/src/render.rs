@@ -66,8 +66,7 @@ impl Table {
     pub(crate) fn markdown(&self) -> String {
         let columns = self.widths().len();
         let cell = |row: &Vec<String>, c: usize| {
-            row.get(c)
-                .map_or(String::new(), |s| s.replace('|', "\\|"))
+            row.get(c).map_or(String::new(), |s| s.replace('|', "\\|"))
         };
         let mut out = String::new();
         let line = |row: &Vec<String>| {

@@ -188,7 +188,13 @@ fn alerts_text(status: &SloStatus) -> String {
 
 /// The alert timeline as a table (shared with the demo).
 pub(crate) fn timeline_table(timeline: &[AlertTransition]) -> Table {
-    let mut table = Table::new(&["at", "severity", "state", "windows", "burn rates (long / short)"]);
+    let mut table = Table::new(&[
+        "at",
+        "severity",
+        "state",
+        "windows",
+        "burn rates (long / short)",
+    ]);
     for t in timeline {
         table.row(vec![
             time_ms(Some(t.at_ms)),
@@ -304,7 +310,10 @@ fn report_markdown(report: &Report) -> String {
             ),
         ),
         ("as of", time_ms(s.as_of_ms)),
-        ("input", format!("{} ({})", input_lines(&report.input), report.input.format)),
+        (
+            "input",
+            format!("{} ({})", input_lines(&report.input), report.input.format),
+        ),
         ("requests", render::count(s.requests)),
         ("good", render::count(s.good)),
         ("bad", render::count(s.bad)),

@@ -36,7 +36,14 @@ fn shared_data() -> PathBuf {
 #[test]
 fn windows_json_has_the_workbook_factors_and_detection_times() {
     let doc = json(&parky(&[
-        "slo", "windows", "--objective", "99.9", "--period", "30d", "--output", "json",
+        "slo",
+        "windows",
+        "--objective",
+        "99.9",
+        "--period",
+        "30d",
+        "--output",
+        "json",
     ]));
     let windows = doc["windows"].as_array().expect("windows array");
     let got: Vec<(String, String, f64, f64)> = windows
@@ -70,7 +77,14 @@ fn windows_json_has_the_workbook_factors_and_detection_times() {
 
 #[test]
 fn windows_text_for_28_days() {
-    let text = stdout(&parky(&["slo", "windows", "--objective", "99.9", "--period", "28d"]));
+    let text = stdout(&parky(&[
+        "slo",
+        "windows",
+        "--objective",
+        "99.9",
+        "--period",
+        "28d",
+    ]));
     // 28 d: 0.02 × 672 h ÷ 1 h = 13.44; 0.05 × 672 ÷ 6 = 5.6; 0.1 × 28 ÷ 1 = 2.8;
     // 0.1 × 28 ÷ 3 = 0.9333… (printed with two decimals).
     for needle in ["13.44", "5.6", "2.8", "0.93", "48.38s"] {
@@ -93,7 +107,12 @@ fn bad_flags_are_named() {
 #[test]
 fn missing_log_file_is_a_clear_error() {
     let out = parky(&[
-        "slo", "report", "--log", "/nonexistent/access.log", "--objective", "99.9",
+        "slo",
+        "report",
+        "--log",
+        "/nonexistent/access.log",
+        "--objective",
+        "99.9",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -148,21 +167,44 @@ fn report_counts_a_small_log_and_names_malformed_lines() {
 
     // Text and Markdown carry the same numbers.
     let text = stdout(&parky(&[
-        "slo", "report", "--log", path.to_str().unwrap(), "--objective", "99", "--period", "7d",
-        "--max-malformed", "50",
+        "slo",
+        "report",
+        "--log",
+        path.to_str().unwrap(),
+        "--objective",
+        "99",
+        "--period",
+        "7d",
+        "--max-malformed",
+        "50",
     ]));
     assert!(text.contains("5: 4 good, 1 bad"), "{text}");
     assert!(text.contains("line 3"), "{text}");
     let md = stdout(&parky(&[
-        "slo", "report", "--log", path.to_str().unwrap(), "--objective", "99", "--period", "7d",
-        "--max-malformed", "50", "--output", "markdown",
+        "slo",
+        "report",
+        "--log",
+        path.to_str().unwrap(),
+        "--objective",
+        "99",
+        "--period",
+        "7d",
+        "--max-malformed",
+        "50",
+        "--output",
+        "markdown",
     ]));
     assert!(md.starts_with("# SLO report"), "{md}");
     assert!(md.contains("| bad | 1 |"), "{md}");
 
     // With the default 1 % limit, one malformed line in six fails the command.
     let out = parky(&[
-        "slo", "report", "--log", path.to_str().unwrap(), "--objective", "99",
+        "slo",
+        "report",
+        "--log",
+        path.to_str().unwrap(),
+        "--objective",
+        "99",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -183,15 +225,30 @@ fn report_reads_standard_input_and_workers_jsonl() {
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_parky"))
         .args([
-            "slo", "report", "--log", "-", "--log-format", "workers-jsonl", "--script", "api",
-            "--objective", "99.9", "--output", "json",
+            "slo",
+            "report",
+            "--log",
+            "-",
+            "--log-format",
+            "workers-jsonl",
+            "--script",
+            "api",
+            "--objective",
+            "99.9",
+            "--output",
+            "json",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
     let doc = json(&child.wait_with_output().unwrap());
     // The `web` event is filtered out; of the two `api` events one is an exception.
     assert_eq!(doc["status"]["requests"], 2);
@@ -247,7 +304,15 @@ fn report_on_the_real_apache_log_matches_an_awk_count() {
     let log = shared_data().join("logs/apache_combined_2015.log");
     let log = log.to_str().unwrap();
     let doc = json(&parky(&[
-        "slo", "report", "--log", log, "--objective", "99.9", "--period", "30d", "--output",
+        "slo",
+        "report",
+        "--log",
+        log,
+        "--objective",
+        "99.9",
+        "--period",
+        "30d",
+        "--output",
         "json",
     ]));
     // Independent count:
@@ -270,8 +335,16 @@ fn report_on_the_real_apache_log_matches_an_awk_count() {
     //   awk '{split($4,a,/[\[\/:]/); if (a[2]<19 || (a[2]==19 && a[5]<12)) {n++; if ($9>=500) b++}}
     //        END {print n, b}' → 5964 2
     let doc = json(&parky(&[
-        "slo", "report", "--log", log, "--objective", "99.9", "--at", "2015-05-19T12:00:00Z",
-        "--output", "json",
+        "slo",
+        "report",
+        "--log",
+        log,
+        "--objective",
+        "99.9",
+        "--at",
+        "2015-05-19T12:00:00Z",
+        "--output",
+        "json",
     ]));
     assert_eq!(doc["status"]["requests"], 5_964);
     assert_eq!(doc["status"]["bad"], 2);

@@ -159,7 +159,8 @@ fn text(demo: &Demo) -> String {
         "   traffic   {} requests, {} bad, SLI {}\n",
         render::count(s.requests),
         render::count(s.bad),
-        s.sli.map_or_else(|| "-".to_owned(), |v| render::percent(v, 3))
+        s.sli
+            .map_or_else(|| "-".to_owned(), |v| render::percent(v, 3))
     ));
     out.push_str("   alerts\n");
     out.push_str(&timeline_table(&slo.timeline).text("     "));
