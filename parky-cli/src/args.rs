@@ -41,6 +41,15 @@ pub(crate) enum Output {
     Markdown,
 }
 
+/// Output formats of `parky demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DemoOutput {
+    /// The story as text for a terminal.
+    Text,
+    /// Every stage's data as one JSON document.
+    Json,
+}
+
 /// Formats of the log given to `--log`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum LogFormatArg {
@@ -56,7 +65,8 @@ pub(crate) struct ObjectiveArgs {
     /// Target share of good requests, in percent (e.g. 99.9).
     #[arg(long, value_parser = parse_percent)]
     pub(crate) objective: f64,
-    /// Length of the SLO period (e.g. 30d, 28d, 7d, 12h).
+    /// Length of the SLO period (e.g. 30d, 28d, 7d). Alert windows longer than the period are
+    /// left out, with a note.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     pub(crate) period: Duration,
 }
@@ -77,7 +87,7 @@ pub(crate) struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
-    /// Lowest HTTP status that counts as a bad request.
+    /// Lowest HTTP status that counts as a bad request (every status from it up is bad).
     #[arg(long, default_value_t = 500)]
     pub(crate) bad_status_from: u16,
     /// Also count HTTP 429 (rate limited) as bad.
@@ -86,7 +96,9 @@ pub(crate) struct ReportArgs {
     /// Only count Workers events of this script (workers-jsonl only).
     #[arg(long)]
     pub(crate) script: Option<String>,
-    /// Fail when more than this share of lines is malformed, in percent.
+    /// Fail when more than this share of the non-blank lines is malformed, in percent. (After
+    /// the first 10,000 lines the reader also stops early if more than half are malformed:
+    /// the file is then in another format.)
     #[arg(long, default_value = "1", value_parser = parse_share)]
     pub(crate) max_malformed: f64,
     /// Evaluation resolution: the size of the time buckets (e.g. 1m, 10s).
@@ -109,8 +121,8 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Text)]
-    pub(crate) output: Output,
+    #[arg(long, value_enum, default_value_t = DemoOutput::Text)]
+    pub(crate) output: DemoOutput,
 }
 
 /// `99.9` or `99.9%` → 0.999; must lie strictly between 0 and 100.

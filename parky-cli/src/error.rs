@@ -1,5 +1,6 @@
 //! The CLI's error type: every failure names the file, flag or field involved.
 
+use parky_slo::SloError;
 use thiserror::Error;
 
 /// A failure of a `parky` command.
@@ -13,13 +14,62 @@ pub(crate) enum CliError {
         /// Why the value was refused.
         reason: String,
     },
+    /// The input held nothing to report on.
+    #[error("no requests found in {input} ({detail})")]
+    NoRequests {
+        /// The file, or `standard input`.
+        input: String,
+        /// What was read instead.
+        detail: String,
+    },
     /// The SLO library refused the input.
     #[error(transparent)]
-    Slo(#[from] parky_slo::error::SloError),
-    /// Writing the output failed (e.g. a closed pipe).
+    Slo(SloError),
+    /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
-    /// Serialising JSON output failed.
+    /// Serialising JSON output failed for another reason than writing it.
     #[error("cannot encode JSON output: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
+}
+
+impl CliError {
+    /// Whether the error is the reader of our output going away (`parky … | head`): not a
+    /// failure worth reporting.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Library configuration fields that come straight from a command-line flag.
+const FLAG_OF_FIELD: [(&str, &str); 4] = [
+    ("objective", "--objective"),
+    ("period", "--period"),
+    ("resolution", "--resolution"),
+    ("max_malformed_share", "--max-malformed"),
+];
+
+impl From<SloError> for CliError {
+    /// Names the flag instead of the library's field where the field came from a flag.
+    fn from(err: SloError) -> Self {
+        if let SloError::InvalidConfig { field, reason } = &err {
+            if let Some((_, flag)) = FLAG_OF_FIELD.iter().find(|(f, _)| f == field) {
+                return CliError::Flag {
+                    flag,
+                    reason: reason.clone(),
+                };
+            }
+        }
+        CliError::Slo(err)
+    }
+}
+
+impl From<serde_json::Error> for CliError {
+    fn from(err: serde_json::Error) -> Self {
+        if err.is_io() {
+            CliError::Output(std::io::Error::from(err))
+        } else {
+            CliError::Json(err)
+        }
+    }
 }

@@ -100,18 +100,15 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
-/// A duration in the largest units that keep it short: `51.84s`, `5m`, `1h30m`, `30d`.
+/// A duration in the largest units that keep it short: `51.84s` (two decimals at most, below
+/// a minute), `5m`, `1h30m`, `30d` (whole seconds from a minute on).
 pub(crate) fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if d.subsec_millis() != 0 || secs < 60 {
-        let value = d.as_secs_f64();
-        return if value.fract() == 0.0 {
-            format!("{value:.0}s")
-        } else {
-            format!("{value:.2}s")
-        };
+    let value = d.as_secs_f64();
+    if value < 59.995 {
+        let text = format!("{value:.2}");
+        return format!("{}s", text.trim_end_matches('0').trim_end_matches('.'));
     }
-    let mut rest = secs;
+    let mut rest = value.round() as u64;
     let mut out = String::new();
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
         if rest >= size {
@@ -120,6 +117,12 @@ pub(crate) fn duration(d: Duration) -> String {
         }
     }
     out
+}
+
+/// A duration in seconds with at most two decimals: `51.84s`, `129.6s`, `259.2s`.
+pub(crate) fn seconds(d: Duration) -> String {
+    let text = format!("{:.2}", d.as_secs_f64());
+    format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// A UTC time as `2015-05-20 21:05 UTC` (seconds shown only when not zero).
@@ -152,6 +155,18 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(5_400)), "1h30m");
         assert_eq!(duration(Duration::from_secs(30 * 86_400)), "30d");
         assert_eq!(duration(Duration::from_secs(7)), "7s");
+        assert_eq!(duration(Duration::from_millis(120_960)), "2m1s");
+        assert_eq!(duration(Duration::from_millis(262_996)), "4m23s");
+        assert_eq!(duration(Duration::from_millis(129_600)), "2m10s");
+        assert_eq!(duration(Duration::from_millis(48_384)), "48.38s");
+        assert_eq!(duration(Duration::from_millis(500)), "0.5s");
+    }
+
+    #[test]
+    fn seconds_keep_two_decimals() {
+        assert_eq!(seconds(Duration::from_millis(129_600)), "129.6s");
+        assert_eq!(seconds(Duration::from_millis(51_840)), "51.84s");
+        assert_eq!(seconds(Duration::from_secs(259)), "259s");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub(crate) struct Report {
     pub(crate) status: SloStatus,
     /// Every time a severity started or stopped firing, oldest first.
     pub(crate) timeline: Vec<AlertTransition>,
+    /// Things the reader should know: alert windows left out, `--at` rounded, requests that
+    /// came out of time order, requests dropped.
+    pub(crate) notes: Vec<String>,
 }
 
 /// The input part of a [`Report`].
@@ -39,23 +42,30 @@ pub(crate) struct InputSummary {
     pub(crate) read: ReadReport,
 }
 
-/// Builds the alert policy for `--objective` and `--period`.
-pub(crate) fn policy(args: &ObjectiveArgs) -> Result<AlertPolicy, CliError> {
+/// Builds the workbook alert policy for `--objective` and `--period`, keeping the window pairs
+/// that can work for them; the others are returned as notes (e.g. a 1d window in a 12h
+/// period).
+pub(crate) fn policy(args: &ObjectiveArgs) -> Result<(AlertPolicy, Vec<String>), CliError> {
     let objective = Objective::new(args.objective, args.period)?;
-    Ok(AlertPolicy::workbook(objective)?)
+    let (policy, skipped) = AlertPolicy::workbook_fitting(objective)?;
+    let notes = skipped
+        .iter()
+        .map(|s| format!("alert window left out: {s}"))
+        .collect();
+    Ok((policy, notes))
 }
 
 fn read_options(args: &ReportArgs) -> Result<ReadOptions, CliError> {
-    let mut rule = BadRequestRule::default();
-    if args.bad_status_from != 500 {
-        if !(100..=599).contains(&args.bad_status_from) {
-            return Err(CliError::Flag {
-                flag: "--bad-status-from",
-                reason: format!("{} is not an HTTP status (100-599)", args.bad_status_from),
-            });
-        }
-        rule = BadRequestRule::only_statuses(args.bad_status_from..=599);
+    if !(100..=999).contains(&args.bad_status_from) {
+        return Err(CliError::Flag {
+            flag: "--bad-status-from",
+            reason: format!(
+                "{} is not an HTTP status (100 to 999)",
+                args.bad_status_from
+            ),
+        });
     }
+    let mut rule = BadRequestRule::from_status(args.bad_status_from);
     if args.count_429_as_bad {
         rule = rule.also_bad_status(429);
     }
@@ -76,20 +86,44 @@ fn read_options(args: &ReportArgs) -> Result<ReadOptions, CliError> {
 
 /// Reads the log, evaluates the SLO, and returns the report.
 pub(crate) fn build_report(args: &ReportArgs) -> Result<Report, CliError> {
-    let policy = policy(&args.objective)?;
+    let (policy, mut notes) = policy(&args.objective)?;
     let mut evaluator = SloEvaluator::new(policy, args.resolution)?;
+    // Reports are taken at bucket boundaries: `--at` inside a bucket is rounded down to its
+    // start, and requests from that boundary on count as after `--at`, so every request is
+    // counted on exactly one side.
+    // `SloEvaluator::new` above accepted the resolution: a whole, non-zero number of ms.
+    let resolution_ms = i64::try_from(args.resolution.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    let at_ms = args.at.map(|t| {
+        let ms = t.timestamp_millis();
+        let aligned = ms - ms.rem_euclid(resolution_ms);
+        if aligned != ms {
+            notes.push(format!(
+                "--at {} rounded down to the {} bucket boundary {}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                duration_label(args.resolution),
+                time_ms(Some(aligned))
+            ));
+        }
+        aligned
+    });
     let format = match args.log_format {
         LogFormatArg::Combined => LogFormat::Combined,
         LogFormatArg::WorkersJsonl => LogFormat::WorkersJsonl,
     };
     let options = read_options(args)?;
-    let at_ms = args.at.map(|t| t.timestamp_millis());
     let mut after_at = 0u64;
     let mut on_event = |event: parky_slo::model::SliEvent| match at_ms {
         Some(at) if event.timestamp_ms >= at => after_at += 1,
         _ => evaluator.record_event(&event),
     };
     let path = args.log.display().to_string();
+    let input_name = if path == "-" {
+        "standard input".to_owned()
+    } else {
+        path.clone()
+    };
     let read = if path == "-" {
         let stdin = std::io::stdin().lock();
         source::SliReader::new(stdin, format, options)
@@ -98,10 +132,39 @@ pub(crate) fn build_report(args: &ReportArgs) -> Result<Report, CliError> {
     } else {
         source::read_log_file(&args.log, format, options, &mut on_event)?
     };
+    if read.events == 0 {
+        let mut detail = format!("{} lines read", read.lines);
+        if read.filtered > 0 {
+            detail.push_str(&format!(", {} events of other scripts", read.filtered));
+        }
+        return Err(CliError::NoRequests {
+            input: input_name,
+            detail,
+        });
+    }
     let status = match at_ms {
         Some(at) => evaluator.status(at),
         None => evaluator.finish(),
     };
+    if status.requests == 0 {
+        notes.push("no requests in the SLO period before --at".to_owned());
+    }
+    if status.late > 0 {
+        notes.push(format!(
+            "{} requests came after their minute had been evaluated (the input is not in time \
+             order): they count in the totals and burn rates, not in the alert timeline; \
+             sort the input or pass rotated files oldest first",
+            render::count(status.late)
+        ));
+    }
+    if status.dropped > 0 {
+        notes.push(format!(
+            "{} requests dropped: older than the {} period before a later request, or outside \
+             the years 0000-9999",
+            render::count(status.dropped),
+            duration_label(status.objective.period())
+        ));
+    }
     Ok(Report {
         input: InputSummary {
             path,
@@ -111,6 +174,7 @@ pub(crate) fn build_report(args: &ReportArgs) -> Result<Report, CliError> {
         },
         status,
         timeline: evaluator.take_timeline(),
+        notes,
     })
 }
 
@@ -119,6 +183,10 @@ pub(crate) fn report(args: &ReportArgs, out: &mut impl Write) -> Result<(), CliE
     let report = build_report(args)?;
     match args.output {
         Output::Json => {
+            // Text and Markdown carry the notes; JSON readers also get them on stderr.
+            for note in &report.notes {
+                tracing::warn!("{note}");
+            }
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
         }
@@ -152,7 +220,10 @@ fn budget_text(status: &SloStatus) -> String {
             render::duration(Duration::from_secs(d.as_secs())),
             duration_label(status.exhaustion_window)
         )),
-        None => text.push_str("; not being spent"),
+        None => text.push_str(&format!(
+            "; not being spent over the last {}",
+            duration_label(status.exhaustion_window)
+        )),
     }
     text
 }
@@ -200,7 +271,7 @@ pub(crate) fn timeline_table(timeline: &[AlertTransition]) -> Table {
             time_ms(Some(t.at_ms)),
             t.severity.to_string(),
             match t.state {
-                AlertPhase::Firing => "fired".to_owned(),
+                AlertPhase::Firing => "firing".to_owned(),
                 AlertPhase::Resolved => "resolved".to_owned(),
             },
             format!(
@@ -210,7 +281,7 @@ pub(crate) fn timeline_table(timeline: &[AlertTransition]) -> Table {
                 trim_float(t.burn_factor)
             ),
             format!(
-                "{:.2} / {:.2}",
+                "{:.3} / {:.3}",
                 t.long_burn_rate.value(),
                 t.short_burn_rate.value()
             ),
@@ -283,6 +354,9 @@ fn report_text(report: &Report) -> String {
             "malformed", m.line, m.reason, m.excerpt
         ));
     }
+    for note in &report.notes {
+        out.push_str(&format!("  {:<13}{note}\n", "note"));
+    }
     out.push_str("\n  burn rates\n");
     out.push_str(&burn_table(s).text("    "));
     out.push_str("\n  alert timeline\n");
@@ -324,6 +398,12 @@ fn report_markdown(report: &Report) -> String {
     for (name, value) in rows {
         out.push_str(&format!("| {name} | {} |\n", value.replace('|', "\\|")));
     }
+    if !report.notes.is_empty() {
+        out.push_str("\n## Notes\n\n");
+        for note in &report.notes {
+            out.push_str(&format!("- {note}\n"));
+        }
+    }
     if !report.input.read.first_malformed.is_empty() {
         out.push_str("\n## Malformed lines\n\n");
         for m in &report.input.read.first_malformed {
@@ -348,7 +428,7 @@ fn report_markdown(report: &Report) -> String {
 
 /// `parky slo windows`.
 pub(crate) fn windows(args: &WindowsArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let policy = policy(&args.objective)?;
+    let (policy, notes) = policy(&args.objective)?;
     let rows = policy.window_table(1.0);
     match args.output {
         Output::Json => {
@@ -356,12 +436,14 @@ pub(crate) fn windows(args: &WindowsArgs, out: &mut impl Write) -> Result<(), Cl
             struct Windows<'a> {
                 objective: &'a Objective,
                 windows: &'a [parky_slo::policy::alert::WindowSummary],
+                notes: &'a [String],
             }
             serde_json::to_writer_pretty(
                 &mut *out,
                 &Windows {
                     objective: policy.objective(),
                     windows: &rows,
+                    notes: &notes,
                 },
             )?;
             writeln!(out)?;
@@ -384,9 +466,9 @@ pub(crate) fn windows(args: &WindowsArgs, out: &mut impl Write) -> Result<(), Cl
                     duration_label(row.short_window),
                     render::percent(row.budget_share, 0),
                     trim_float(row.burn_factor),
-                    render::percent(row.burn_factor * (1.0 - objective.target()), 3),
+                    render::percent(row.threshold_error_ratio, 3),
                     row.detection_time
-                        .map_or_else(|| "never".to_owned(), render::duration),
+                        .map_or_else(|| "never".to_owned(), render::seconds),
                 ]);
             }
             if args.output == Output::Text {
@@ -397,6 +479,9 @@ pub(crate) fn windows(args: &WindowsArgs, out: &mut impl Write) -> Result<(), Cl
                     duration_label(objective.period())
                 )?;
                 out.write_all(table.text("  ").as_bytes())?;
+                for note in &notes {
+                    writeln!(out, "  note: {note}")?;
+                }
             } else {
                 writeln!(
                     out,
@@ -405,6 +490,9 @@ pub(crate) fn windows(args: &WindowsArgs, out: &mut impl Write) -> Result<(), Cl
                     duration_label(objective.period())
                 )?;
                 out.write_all(table.markdown().as_bytes())?;
+                for note in &notes {
+                    writeln!(out, "\n- note: {note}")?;
+                }
             }
         }
     }

@@ -295,7 +295,7 @@ fn demo_is_deterministic_and_tells_the_incidents() {
     assert!(last.0 < "2026-11-01T00:00:00Z", "{events:?}");
 
     let text = stdout(&parky(&["demo"]));
-    assert!(text.contains("page      fired"), "{text}");
+    assert!(text.contains("page      firing"), "{text}");
 }
 
 #[test]
@@ -349,4 +349,157 @@ fn report_on_the_real_apache_log_matches_an_awk_count() {
     assert_eq!(doc["status"]["requests"], 5_964);
     assert_eq!(doc["status"]["bad"], 2);
     assert_eq!(doc["input"]["after_at"], 10_000 - 5_964);
+
+    // `--at` inside a minute is rounded down to the minute: the 115 requests of 12:05 count
+    // after it, none is lost (awk with `a[5]==12 && a[6]<6` gives 6079 = 5964 + 115).
+    let doc = json(&parky(&[
+        "slo",
+        "report",
+        "--log",
+        log,
+        "--objective",
+        "99.9",
+        "--at",
+        "2015-05-19T12:05:30Z",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(doc["status"]["as_of"], "2015-05-19T12:05:00Z");
+    assert_eq!(doc["status"]["requests"], 5_964);
+    assert_eq!(doc["input"]["after_at"], 10_000 - 5_964);
+    assert!(doc["notes"][0].as_str().unwrap().contains("rounded down"));
+
+    // Every status from 400 up is bad: awk '$9 >= 400' | wc -l → 220.
+    let doc = json(&parky(&[
+        "slo",
+        "report",
+        "--log",
+        log,
+        "--objective",
+        "99.9",
+        "--bad-status-from",
+        "400",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(doc["status"]["bad"], 220);
+}
+
+#[test]
+fn out_of_order_input_is_reported_not_hidden() {
+    // The last two requests of SMALL_LOG's order put first: a rotated file read after the
+    // current one.
+    let lines: Vec<&str> = SMALL_LOG.lines().filter(|l| l.contains("HTTP")).collect();
+    let mut shuffled = vec![lines[4], lines[0], lines[1], lines[2], lines[3]];
+    shuffled.push("");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rotated.log");
+    std::fs::write(&path, shuffled.join("\n")).unwrap();
+    let doc = json(&parky(&[
+        "slo",
+        "report",
+        "--log",
+        path.to_str().unwrap(),
+        "--objective",
+        "99",
+        "--output",
+        "json",
+    ]));
+    // The 10:01:50 request opened the 10:01 bucket first, so the four requests of 10:00 and
+    // 10:01:10... are late: the three of 10:00 (their bucket was evaluated at 10:01); the
+    // 10:01:10 one is in the open bucket and on time.
+    assert_eq!(doc["status"]["requests"], 5);
+    assert_eq!(doc["status"]["late"], 3);
+    let notes = doc["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("not in time order")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn empty_input_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.log");
+    std::fs::write(&path, "\n\n").unwrap();
+    let out = parky(&[
+        "slo",
+        "report",
+        "--log",
+        path.to_str().unwrap(),
+        "--objective",
+        "99.9",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no requests found"), "{err}");
+    assert!(err.contains("empty.log"), "{err}");
+}
+
+#[test]
+fn short_periods_and_low_objectives_keep_the_windows_that_fit() {
+    // 12 h: the 1d and 3d windows do not fit; 1h/5m (0.02 × 12 h ÷ 1 h = 0.24) and 6h/30m
+    // (0.05 × 12 ÷ 6 = 0.1) remain.
+    let doc = json(&parky(&[
+        "slo",
+        "windows",
+        "--objective",
+        "99.9",
+        "--period",
+        "12h",
+        "--output",
+        "json",
+    ]));
+    let factors: Vec<f64> = doc["windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["burn_factor"].as_f64().unwrap())
+        .collect();
+    assert_eq!(factors.len(), 2);
+    assert!((factors[0] - 0.24).abs() < 1e-12 && (factors[1] - 0.1).abs() < 1e-12);
+    assert_eq!(doc["notes"].as_array().unwrap().len(), 2);
+
+    // 90 % over 30 d: the highest possible burn rate is 1 ÷ 0.1 = 10, so the 1h/5m factor
+    // 14.4 can never fire; 6, 3 and 1 remain.
+    let doc = json(&parky(&[
+        "slo",
+        "windows",
+        "--objective",
+        "90",
+        "--period",
+        "30d",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(doc["windows"].as_array().unwrap().len(), 3);
+    let threshold = doc["windows"][0]["threshold_error_ratio"].as_f64().unwrap();
+    // 6 × (1 − 0.9) = 0.6
+    assert!((threshold - 0.6).abs() < 1e-12, "{threshold}");
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parky"))
+        .args(["demo", "--output", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end before the demo writes: its write fails with EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

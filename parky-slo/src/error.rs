@@ -45,12 +45,19 @@ pub enum SloError {
         /// Why the value was refused.
         reason: String,
     },
-    /// An SLI input (access log, trace events) could not be opened or read.
-    #[error("cannot read `{input}` (at line {line}): {source}")]
+    /// An SLI input (access log, trace events) could not be opened or read. Displays as
+    /// ``cannot open `x.log`: …`` when opening failed (`line` 0), else
+    /// ``cannot read `x.log` (at line 7): …``.
+    #[error(
+        "cannot {} `{input}`{}: {source}",
+        if *line == 0 { "open" } else { "read" },
+        if *line == 0 { String::new() } else { format!(" (at line {line})") }
+    )]
     ReadInput {
         /// The file path, or the name given to a reader without one.
         input: String,
-        /// The 1-based line being read when the error happened (0 when opening).
+        /// The 1-based line being read when the error happened; 0 when the input could not be
+        /// opened.
         line: u64,
         /// The I/O error.
         #[source]
@@ -76,6 +83,14 @@ pub enum SloError {
         first_line: u64,
         /// Why the first malformed line was refused.
         first_reason: String,
+    },
+    /// Counts that would add up to more than `u64::MAX` (a latency histogram's total); refused
+    /// rather than saturated, which would give wrong quantiles and compliance.
+    #[error("`{field}`: the counts add up to more than {} (u64::MAX)", u64::MAX)]
+    CountOverflow {
+        /// What overflowed: `counts` or `cumulative` (an input), `observations` (one more
+        /// observation), `merge` (two histograms merged).
+        field: String,
     },
     /// Two windowed counters cannot be merged because their bucket resolutions differ.
     #[error("cannot merge windowed counters with different resolutions ({left_ms} ms and {right_ms} ms)")]

@@ -6,7 +6,10 @@
 //! the evaluator evaluates the policy at that bucket boundary, so alerts fire and resolve on
 //! boundaries, also across gaps with no traffic; an empty counter skips any gap in O(1).
 //!
-//! Late events change the window sums but not evaluations already made at past boundaries.
+//! Late events change the window sums but not evaluations already made at past boundaries,
+//! so they never appear in the alert timeline; [`SloStatus::late`] counts them, and a non-zero
+//! count means the input was not in time order (e.g. `cat access.log access.log.1`, newest
+//! file first): sort it, or read the files oldest first, to see its alerts.
 //! The result only depends on the events and on the times advanced to, not on how the stream
 //! is split into calls: feeding events one by one or in chunks gives the same timeline.
 //!
@@ -24,7 +27,7 @@
 //!   "burn_rates": [{"window": "5m", "window_seconds": 300, "requests": 10, "bad": 1, "burn_rate": 100.0}],
 //!   "alerts": [{"severity": "page", "firing": true, "since": "2024-05-01T11:52:00Z"}],
 //!   "exhaustion_window": "1h", "time_to_exhaustion_seconds": 0.0,
-//!   "dropped": 0
+//!   "late": 0, "dropped": 0
 //! }
 //! ```
 //! A timeline entry: `{"at": "2024-05-01T11:52:00Z", "severity": "page", "state": "firing",
@@ -151,6 +154,10 @@ pub struct SloStatus {
         serialize_with = "serialize_optional_seconds"
     )]
     pub time_to_exhaustion: Option<Duration>,
+    /// Requests that arrived after their bucket had been evaluated: the input is not in time
+    /// order; they count in the totals and burn rates but not in the alert timeline.
+    /// Cumulative since the evaluator was created ([`WindowedCounter::late`]).
+    pub late: u64,
     /// Requests refused as too late for the horizon or outside the years 0000–9999.
     pub dropped: u64,
 }
@@ -373,6 +380,7 @@ impl SloEvaluator {
             alerts,
             exhaustion_window,
             time_to_exhaustion: objective.time_to_exhaustion(budget_remaining, pace_burn_rate),
+            late: self.counter.late(),
             dropped: self.counter.dropped(),
         }
     }

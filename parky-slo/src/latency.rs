@@ -31,6 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::SloError;
+use crate::objective::allowed_bad_ratio_of;
 
 /// Bucket upper bounds (seconds) of the official Prometheus client libraries' default
 /// histogram (`prometheus.DefBuckets`). Use them to merge with, or compare to, what most
@@ -51,8 +52,10 @@ pub const WEB_LATENCY_BUCKETS: [f64; 20] = [
 /// A latency histogram: fixed, strictly increasing finite bucket upper bounds (seconds) plus the
 /// implicit `+Inf` bucket, and the number of observations in each bucket.
 ///
-/// Counts saturate at `u64::MAX` instead of wrapping (unreachable in practice). Equality
-/// compares bounds and counts.
+/// The total number of observations always fits a `u64`: an input or an operation whose
+/// counts would add up to more ([`Histogram::from_counts`], [`Histogram::from_cumulative`],
+/// [`Histogram::observe`], [`Histogram::merge`]) is refused with [`SloError::CountOverflow`],
+/// never answered with saturated, wrong quantiles. Equality compares bounds and counts.
 ///
 /// It serializes as `{"bounds": [...finite bounds...], "counts": [...one per bucket, +Inf
 /// last...]}` (per-bucket, not cumulative, counts), and deserializing validates both.
@@ -63,6 +66,8 @@ pub struct Histogram {
     bounds: Vec<f64>,
     /// Per-bucket (not cumulative) counts; always `bounds.len() + 1` entries, `+Inf` last.
     counts: Vec<u64>,
+    /// The sum of `counts`, which never exceeds `u64::MAX`.
+    total: u64,
 }
 
 /// The serialized form of a [`Histogram`]; converted through the validating constructor.
@@ -141,7 +146,11 @@ impl Histogram {
     pub fn new(bounds: &[f64]) -> Result<Self, SloError> {
         let bounds = validate_bounds(bounds)?;
         let counts = vec![0; bounds.len() + 1];
-        Ok(Self { bounds, counts })
+        Ok(Self {
+            bounds,
+            counts,
+            total: 0,
+        })
     }
 
     /// An empty histogram with [`PROMETHEUS_DEFAULT_BUCKETS`].
@@ -149,6 +158,7 @@ impl Histogram {
         Self {
             bounds: PROMETHEUS_DEFAULT_BUCKETS.to_vec(),
             counts: vec![0; PROMETHEUS_DEFAULT_BUCKETS.len() + 1],
+            total: 0,
         }
     }
 
@@ -157,6 +167,7 @@ impl Histogram {
         Self {
             bounds: WEB_LATENCY_BUCKETS.to_vec(),
             counts: vec![0; WEB_LATENCY_BUCKETS.len() + 1],
+            total: 0,
         }
     }
 
@@ -164,7 +175,8 @@ impl Histogram {
     /// counts, one per finite bound plus one for `+Inf`, `+Inf` last.
     ///
     /// # Errors
-    /// [`SloError::InvalidConfig`] naming `buckets[i]` or `counts` (wrong length).
+    /// [`SloError::InvalidConfig`] naming `buckets[i]` or `counts` (wrong length);
+    /// [`SloError::CountOverflow`] naming `counts` when they add up to more than `u64::MAX`.
     pub fn from_counts(bounds: &[f64], counts: &[u64]) -> Result<Self, SloError> {
         let bounds = validate_bounds(bounds)?;
         if counts.len() != bounds.len() + 1 {
@@ -178,9 +190,16 @@ impl Histogram {
                 ),
             });
         }
+        let total = counts
+            .iter()
+            .try_fold(0_u64, |total, &count| total.checked_add(count))
+            .ok_or_else(|| SloError::CountOverflow {
+                field: "counts".to_owned(),
+            })?;
         Ok(Self {
             bounds,
             counts: counts.to_vec(),
+            total,
         })
     }
 
@@ -189,7 +208,9 @@ impl Histogram {
     ///
     /// # Errors
     /// [`SloError::InvalidConfig`] naming `buckets[i]`, `cumulative` (wrong length) or
-    /// `cumulative[i]` (a count smaller than the one before it).
+    /// `cumulative[i]` (a count smaller than the one before it). (Non-decreasing cumulative
+    /// counts always total at most their last entry, so they cannot overflow; the check of
+    /// [`Histogram::from_counts`] still applies and would name `cumulative`.)
     pub fn from_cumulative(bounds: &[f64], cumulative: &[u64]) -> Result<Self, SloError> {
         let mut counts = Vec::with_capacity(cumulative.len());
         let mut previous = 0_u64;
@@ -212,6 +233,9 @@ impl Histogram {
                     reason,
                 }
             }
+            SloError::CountOverflow { .. } => SloError::CountOverflow {
+                field: "cumulative".to_owned(),
+            },
             other => other,
         })
     }
@@ -220,16 +244,24 @@ impl Histogram {
     /// (`+Inf` for anything above the last finite bound, including `f64::INFINITY`).
     ///
     /// # Errors
-    /// [`SloError::InvalidObservation`] for NaN, which belongs to no bucket; the histogram is
-    /// left unchanged.
+    /// [`SloError::InvalidObservation`] for NaN, which belongs to no bucket;
+    /// [`SloError::CountOverflow`] naming `observations` when the histogram already holds
+    /// `u64::MAX` observations. The histogram is left unchanged.
     pub fn observe(&mut self, seconds: f64) -> Result<(), SloError> {
         if seconds.is_nan() {
             return Err(SloError::InvalidObservation { value: seconds });
         }
+        let Some(total) = self.total.checked_add(1) else {
+            return Err(SloError::CountOverflow {
+                field: "observations".to_owned(),
+            });
+        };
         // First bucket whose bound is >= seconds; `bounds.len()` (the +Inf bucket) when none.
         let index = self.bounds.partition_point(|&bound| bound < seconds);
         if let Some(count) = self.counts.get_mut(index) {
+            // No bucket exceeds the total, which was below u64::MAX: this never saturates.
             *count = count.saturating_add(1);
+            self.total = total;
         }
         Ok(())
     }
@@ -238,7 +270,9 @@ impl Histogram {
     /// windows). Merging is associative and commutative.
     ///
     /// # Errors
-    /// [`SloError::BucketLayoutMismatch`] when the bounds differ; `self` is left unchanged.
+    /// [`SloError::BucketLayoutMismatch`] when the bounds differ; [`SloError::CountOverflow`]
+    /// naming `merge` when the two totals add up to more than `u64::MAX`. `self` is left
+    /// unchanged.
     pub fn merge(&mut self, other: &Histogram) -> Result<(), SloError> {
         if self.bounds != other.bounds {
             let index = self
@@ -249,9 +283,16 @@ impl Histogram {
                 .unwrap_or(self.bounds.len().min(other.bounds.len()));
             return Err(SloError::BucketLayoutMismatch { index });
         }
+        let Some(total) = self.total.checked_add(other.total) else {
+            return Err(SloError::CountOverflow {
+                field: "merge".to_owned(),
+            });
+        };
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            // Each sum is at most the sum of the totals, checked above.
             *mine = mine.saturating_add(*theirs);
         }
+        self.total = total;
         Ok(())
     }
 
@@ -271,6 +312,7 @@ impl Histogram {
         self.counts
             .iter()
             .scan(0_u64, |total, &count| {
+                // Never saturates: the total of all buckets fits a u64.
                 *total = total.saturating_add(count);
                 Some(*total)
             })
@@ -279,9 +321,7 @@ impl Histogram {
 
     /// The total number of observations (the `+Inf` cumulative count).
     pub fn count(&self) -> u64 {
-        self.counts
-            .iter()
-            .fold(0_u64, |total, &count| total.saturating_add(count))
+        self.total
     }
 
     /// The number of observations `<=` `threshold_seconds`, or `None` when the threshold is not
@@ -457,7 +497,8 @@ impl LatencyObjective {
             (None, None, None)
         } else {
             let compliance = good as f64 / total as f64;
-            let burn_rate = (bad as f64 / total as f64) / (1.0 - self.target);
+            // 1 − target in decimal (0.01 exactly for 0.99), as for availability objectives.
+            let burn_rate = (bad as f64 / total as f64) / allowed_bad_ratio_of(self.target);
             (
                 Some(compliance),
                 Some(compliance >= self.target),
@@ -631,6 +672,65 @@ mod tests {
             Err(SloError::BucketLayoutMismatch { index: 1 })
         ));
         assert_eq!(a.counts(), &[11, 22, 33]);
+    }
+
+    #[test]
+    fn counts_that_overflow_u64_are_refused() {
+        // u64::MAX + u64::MAX does not fit a u64: before, the total saturated at u64::MAX and
+        // quantile(0.5) interpolated 0.5 in the first bucket instead of failing.
+        let overflow = |result: Result<Histogram, SloError>, expected: &str| match result {
+            Err(SloError::CountOverflow { field }) => assert_eq!(field, expected),
+            other => panic!("expected CountOverflow, got {other:?}"),
+        };
+        overflow(
+            Histogram::from_counts(&[1.0], &[u64::MAX, u64::MAX]),
+            "counts",
+        );
+        overflow(
+            Histogram::from_counts(&[1.0, 2.0], &[u64::MAX - 1, 1, 1]),
+            "counts",
+        );
+        // Exactly u64::MAX in all is fine: (u64::MAX − 1) + 1 + 0.
+        let full = histogram(&[1.0, 2.0], &[u64::MAX - 1, 1, 0]);
+        assert_eq!(full.count(), u64::MAX);
+        assert_eq!(
+            full.cumulative_counts(),
+            vec![u64::MAX - 1, u64::MAX, u64::MAX]
+        );
+        // The serde path validates through `from_counts`.
+        let json = format!(r#"{{"bounds":[1.0],"counts":[{},1]}}"#, u64::MAX);
+        assert!(serde_json::from_str::<Histogram>(&json).is_err());
+
+        // observe: the (u64::MAX + 1)-th observation is refused, the histogram unchanged.
+        let mut h = full.clone();
+        match h.observe(0.5) {
+            Err(SloError::CountOverflow { field }) => assert_eq!(field, "observations"),
+            other => panic!("expected CountOverflow, got {other:?}"),
+        }
+        assert_eq!(h, full);
+
+        // merge: u64::MAX + 1 does not fit; both layouts equal, `self` unchanged.
+        let mut h = full.clone();
+        let one = histogram(&[1.0, 2.0], &[0, 0, 1]);
+        match h.merge(&one) {
+            Err(SloError::CountOverflow { field }) => assert_eq!(field, "merge"),
+            other => panic!("expected CountOverflow, got {other:?}"),
+        }
+        assert_eq!(h, full);
+        let mut empty = Histogram::new(&[1.0, 2.0]).unwrap();
+        empty.merge(&full).expect("0 + u64::MAX fits");
+        assert_eq!(empty, full);
+
+        // A latency objective over an overflowing input is never evaluated: it cannot be built.
+        // A full, valid one counts exactly: u64::MAX − 1 at or below 1 s, 1 above.
+        let report = LatencyObjective::new(0.99, 1.0)
+            .unwrap()
+            .evaluate(&full)
+            .unwrap();
+        assert_eq!(
+            (report.total, report.good, report.bad),
+            (u64::MAX, u64::MAX - 1, 1)
+        );
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! - [`SloEvaluator`] feeds the counter and evaluates the policy at every bucket boundary as
 //!   time advances, producing an alert timeline ([`evaluator::AlertTransition`]) and status
 //!   snapshots ([`SloStatus`]): SLI, budget consumed and remaining, burn rate per window,
-//!   time to exhaustion. Zero traffic gives no alert and no NaN.
+//!   time to exhaustion, and the requests that came too late for the alert timeline (input
+//!   not in time order). Zero traffic gives no alert and no NaN. `1 − target` is computed in
+//!   decimal, so 99.9 % allows exactly 0.001 and budget figures carry no binary noise.
 //! - [`latency::Histogram`] implements Prometheus' `histogram_quantile` semantics (checked
 //!   against `promtool` in the test suite); [`latency::LatencyObjective`] expresses "99 % of
 //!   requests faster than 300 ms".

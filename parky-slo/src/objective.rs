@@ -2,7 +2,8 @@
 //!
 //! An [`Objective`] is a target share of good requests (e.g. `0.999`) over a rolling period
 //! (30 days, 28 days or any custom [`Duration`]). Its [`ErrorBudget`] is the share of requests
-//! allowed to be bad, `1 − target`. A [`BurnRate`] says how fast the budget is being spent:
+//! allowed to be bad, `1 − target`, computed in decimal (see [`allowed_bad_ratio_of`]) so that
+//! 99.9 % allows exactly `0.001` and not the `0.0010000000000000009` of `1.0 - 0.999`. A [`BurnRate`] says how fast the budget is being spent:
 //! `observed error ratio ÷ (1 − target)`; a burn rate of 1 spends exactly the whole budget in
 //! one period.
 //!
@@ -86,10 +87,11 @@ impl Objective {
         self.period
     }
 
-    /// The error budget of this objective: the allowed bad ratio `1 − target`.
+    /// The error budget of this objective: the allowed bad ratio `1 − target`, computed in
+    /// decimal by [`allowed_bad_ratio_of`] (99.9 % gives the `f64` nearest `0.001`).
     pub fn error_budget(&self) -> ErrorBudget {
         ErrorBudget {
-            allowed_bad_ratio: 1.0 - self.target,
+            allowed_bad_ratio: allowed_bad_ratio_of(self.target),
         }
     }
 
@@ -128,7 +130,8 @@ pub struct ErrorBudget {
 }
 
 impl ErrorBudget {
-    /// The allowed bad ratio, `1 − target` (e.g. `0.001` for a 99.9 % objective).
+    /// The allowed bad ratio, `1 − target` (e.g. `0.001` for a 99.9 % objective, the `f64`
+    /// nearest 0.001 exactly: see [`allowed_bad_ratio_of`]).
     pub fn allowed_bad_ratio(&self) -> f64 {
         self.allowed_bad_ratio
     }
@@ -203,6 +206,53 @@ impl BurnRate {
 impl std::fmt::Display for BurnRate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+/// `1 − target` without floating-point noise: the complement of the target's decimal
+/// digits, rounded once to the nearest `f64`.
+///
+/// `1.0 - 0.999` in binary is `0.0010000000000000009`, which turns 1 bad request in 1000 into
+/// a burn rate of `0.9999999999999991` and shows as budget figures like `499.99999999999955`.
+/// The target the user wrote is a decimal, and Rust prints every `f64` as the shortest decimal
+/// that reads back as the same `f64` (`0.999` for 0.999). This function takes those digits,
+/// computes `1 − target` exactly in decimal (`1 − 0.999 = 0.001`) and parses the result, so
+/// 99.9 % gives exactly the `f64` nearest 0.001, 99.999 % the one nearest 0.00001, and so on
+/// for any number of nines. (Rounding the binary difference to 12 significant digits would not
+/// do: `1.0 - 0.99999` is `9.99999999995449e-6`, wrong in the 12th digit, and for 13 nines the
+/// difference is off in the 4th digit.)
+///
+/// The result never differs from the exact `1 − target` of the `f64` by more than half a unit
+/// in the last place of `target`: it is only the decimal the `f64` stands for. For a `target`
+/// outside `(0, 1)` (never the case for a validated [`Objective`]) it returns `1.0 - target`.
+pub fn allowed_bad_ratio_of(target: f64) -> f64 {
+    let fallback = 1.0 - target;
+    if !(0.0 < target && target < 1.0) {
+        return fallback;
+    }
+    // `Display` of an `f64` never uses an exponent: a target in (0, 1) prints as `0.ddd…`,
+    // its shortest round-trip digits, the last one not 0.
+    let text = target.to_string();
+    let Some(fraction) = text.strip_prefix("0.") else {
+        return fallback;
+    };
+    if fraction.is_empty() || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return fallback;
+    }
+    // 10^n − D for the n fraction digits D: the nines' complement of each digit, plus one.
+    let mut digits: Vec<u8> = fraction.bytes().map(|b| b'9' - b + b'0').collect();
+    for digit in digits.iter_mut().rev() {
+        if *digit == b'9' {
+            *digit = b'0';
+        } else {
+            *digit += 1;
+            break;
+        }
+    }
+    let complement = format!("0.{}", String::from_utf8_lossy(&digits));
+    match complement.parse::<f64>() {
+        Ok(ratio) if ratio > 0.0 && ratio < 1.0 => ratio,
+        _ => fallback,
     }
 }
 
@@ -289,6 +339,46 @@ mod tests {
         assert_eq!(objective.time_to_exhaustion(f64::NAN, BurnRate::ZERO), None);
         assert_eq!(BurnRate::new(f64::NAN), None);
         assert_eq!(BurnRate::new(-1.0), None);
+    }
+
+    #[test]
+    fn allowed_bad_ratio_is_the_decimal_complement() {
+        // 1 − 0.999 = 0.001 in decimal; the binary difference is 0.0010000000000000009.
+        assert_eq!(1.0 - 0.999, 0.0010000000000000009);
+        let budget = Objective::thirty_days(0.999).unwrap().error_budget();
+        assert_eq!(budget.allowed_bad_ratio(), 0.001);
+        // 1 bad of 1000 is an error ratio of 0.001, exactly the budget: burn rate 1.
+        assert_eq!(budget.burn_rate(1, 1000).value(), 1.0);
+        // 3 bad of 10 000: 3 ÷ (0.001 × 10 000) = 3 ÷ 10 = 0.3 of the budget.
+        assert_eq!(budget.consumed(3, 10_000), 0.3);
+        // 5 bad of 10: 5 ÷ (0.001 × 10) = 5 ÷ 0.01 = 500 budgets.
+        assert_eq!(budget.consumed(5, 10), 500.0);
+        assert_eq!(budget.remaining(5, 10), -499.0);
+        // 10 bad of 1000 = 1 % against 0.1 %: 10.
+        assert_eq!(budget.burn_rate(10, 1000).value(), 10.0);
+        // Decimal complements, digit by digit: 1 − 0.9 = 0.1, 1 − 0.95 = 0.05,
+        // 1 − 0.99999 = 0.00001 (binary difference 9.99999999995449e-6),
+        // 1 − 0.999999 = 0.000001 (binary 1.0000000000287557e-6), thirteen nines → 1e-13
+        // (binary 1.000310945187266e-13), 1 − 0.001 = 0.999, 1 − 0.5 = 0.5.
+        for (target, expected) in [
+            (0.9, 0.1),
+            (0.95, 0.05),
+            (0.9999, 0.0001),
+            (0.99999, 0.00001),
+            (0.999999, 0.000001),
+            (0.9999999999999, 1e-13),
+            (0.001, 0.999),
+            (0.5, 0.5),
+            (0.123456789, 0.876543211),
+        ] {
+            assert_eq!(allowed_bad_ratio_of(target), expected, "{target}");
+        }
+        // The f64 just below 1 prints as sixteen nines: 1e-16 (the binary difference is
+        // 2^-53 = 1.1102230246251565e-16, which that decimal stands for).
+        assert_eq!(allowed_bad_ratio_of(1.0 - f64::EPSILON / 2.0), 1e-16);
+        // Outside (0, 1) it is the plain difference.
+        assert_eq!(allowed_bad_ratio_of(1.5), -0.5);
+        assert!(allowed_bad_ratio_of(f64::NAN).is_nan());
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //!   bucket that falls out of the window leaves). Window sums cover closed buckets only: after
 //!   closing up to boundary `t`, a window of `k` buckets sums the buckets in `[t − k × r, t)`.
 //! * **Late events** (older than the open bucket but within the horizon) are added to their
-//!   closed bucket and to the running sums of the windows that contain it. Events older than
-//!   the horizon, or outside the years 0000–9999, are counted as [`WindowedCounter::dropped`].
+//!   closed bucket and to the running sums of the windows that contain it, and counted as
+//!   [`WindowedCounter::late`]: whoever evaluated the windows when that bucket closed did not
+//!   see them. Events older than the horizon, or outside the years 0000–9999, are counted as
+//!   [`WindowedCounter::dropped`].
 //! * **Memory.** Closed buckets are stored as two `u32` counts (8 bytes a bucket). Counts
 //!   stay exact beyond `u32`: the first bucket that overflows allocates a side table holding
 //!   the high 32 bits of every slot (8 more bytes a bucket), freed again once no bucket in the
@@ -101,7 +103,8 @@ struct WindowSum {
 
 /// Windowed good/total counters over a ring of time buckets (see the [module docs](self)).
 ///
-/// Equality compares the whole state (configuration, ring, open bucket, sums and drops).
+/// Equality compares the whole state (configuration, ring, open bucket, sums, late and dropped
+/// counts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowedCounter {
     resolution_ms: i64,
@@ -127,6 +130,8 @@ pub struct WindowedCounter {
     open_end_ms: i64,
     open: Counts,
     dropped: u64,
+    /// Requests added to an already closed bucket.
+    late: u64,
 }
 
 impl WindowedCounter {
@@ -237,6 +242,7 @@ impl WindowedCounter {
             open_end_ms: i64::MIN,
             open: Counts::default(),
             dropped: 0,
+            late: 0,
         })
     }
 
@@ -254,7 +260,8 @@ impl WindowedCounter {
     }
 
     /// Records `good` good and `bad` bad requests at once (e.g. from an aggregated source),
-    /// with the same rules as [`WindowedCounter::record`]. Counts saturate at `u64::MAX`.
+    /// with the same rules as [`WindowedCounter::record`] (requests for a closed bucket count
+    /// as [`WindowedCounter::late`]). Counts saturate at `u64::MAX`.
     pub fn record_counts(&mut self, timestamp_ms: i64, good: u64, bad: u64) {
         let counts = Counts {
             good,
@@ -282,8 +289,10 @@ impl WindowedCounter {
     ///
     /// `self` first advances to the later of the two open buckets; then every bucket of
     /// `other` still inside `self`'s horizon is added to the same bucket of `self` (and its
-    /// window sums), older buckets of `other` expire as they would have, and the dropped counts
-    /// add up. With equal configurations the merge is commutative and associative.
+    /// window sums), older buckets of `other` expire as they would have, and the late and
+    /// dropped counts add up (a merged bucket is not itself a late event: each shard saw its
+    /// own events in the order it got them). With equal configurations the merge is
+    /// commutative and associative.
     ///
     /// # Errors
     /// [`SloError::ResolutionMismatch`] when the resolutions differ.
@@ -295,6 +304,7 @@ impl WindowedCounter {
             });
         }
         self.dropped = self.dropped.saturating_add(other.dropped);
+        self.late = self.late.saturating_add(other.late);
         if !other.started {
             return Ok(());
         }
@@ -345,6 +355,15 @@ impl WindowedCounter {
     /// 0000–9999.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Requests recorded into a bucket that was already closed: older than the open bucket
+    /// but within the horizon. They count in the closed bucket and the window sums from then
+    /// on, but any evaluation made when that bucket closed did not see them; a non-zero count
+    /// means the input is not in time order. Cumulative since the counter was created, like
+    /// [`WindowedCounter::dropped`]; [`WindowedCounter::merge`] adds them up.
+    pub fn late(&self) -> u64 {
+        self.late
     }
 
     /// The bucket resolution.
@@ -484,8 +503,9 @@ impl WindowedCounter {
     }
 
     /// Adds `counts` to `bucket`: the open bucket, a closed bucket within the horizon (and the
-    /// windows containing it), or, when older, drops them (`count_drop`) or lets them expire.
-    fn add_at_bucket(&mut self, bucket: i64, counts: Counts, count_drop: bool) {
+    /// windows containing it), or, when older, lets them expire. `recorded` is true for
+    /// recorded requests, which then count as late or dropped; false for merged buckets.
+    fn add_at_bucket(&mut self, bucket: i64, counts: Counts, recorded: bool) {
         if bucket == self.open_bucket {
             self.open = Counts {
                 good: self.open.good.saturating_add(counts.good),
@@ -500,10 +520,14 @@ impl WindowedCounter {
             return;
         }
         if age > n {
-            if count_drop {
+            if recorded {
                 self.dropped = self.dropped.saturating_add(counts.total);
             }
             return;
+        }
+        if recorded {
+            // A recorded (not merged) request for a closed bucket.
+            self.late = self.late.saturating_add(counts.total);
         }
         let slot = bucket.rem_euclid(n) as usize;
         let before = self.slot_counts(slot);
@@ -635,8 +659,60 @@ mod tests {
             Some(Counts { good: 0, total: 2 })
         );
         assert_eq!(counter.dropped(), 1);
+        // 19 500 and 12 000 went into closed buckets (the open one is [20 s, 21 s)); 9 999 is
+        // dropped, not late.
+        assert_eq!(counter.late(), 2);
         counter.record(i64::MAX, true);
         assert_eq!(counter.dropped(), 2);
+        assert_eq!(counter.late(), 2);
+    }
+
+    #[test]
+    fn late_counts_requests_for_closed_buckets_only() {
+        let mut counter = counter();
+        // Open bucket [5 s, 6 s) after these two.
+        counter.record(1_000, true);
+        counter.record(5_000, true);
+        assert_eq!(counter.late(), 0);
+        // The open bucket itself, earlier within it: not late.
+        counter.record(5_500, false);
+        counter.record(5_000, true);
+        assert_eq!(counter.late(), 0);
+        // Buckets 4 s, 1 s and 0 s (age 1, 4 and 5 of a 10-bucket horizon [−5 s, 5 s)) are
+        // closed: 1 + 1 + (2 good + 3 bad) = 7 late requests.
+        counter.record(4_999, false);
+        counter.record(1_200, true);
+        counter.record_counts(0, 2, 3);
+        assert_eq!(counter.late(), 7);
+        // Older than the horizon: dropped, not late. Bucket −5 s is the oldest kept (age 10).
+        counter.record(-5_001, true);
+        counter.record(-5_000, true);
+        assert_eq!((counter.late(), counter.dropped()), (8, 1));
+        // They are in the sums: the 10 s window [−5 s, 5 s) holds 1 (−5 s) + 5 (0 s) +
+        // 2 (1 s) + 1 (4 s) = 9 requests, 1 + 2 + 2 + 0 = 5 good.
+        assert_eq!(
+            counter.window_counts(SECOND * 10),
+            Some(Counts { good: 5, total: 9 })
+        );
+    }
+
+    #[test]
+    fn merge_adds_late_counts() {
+        let mut left = counter();
+        left.record(3_000, true);
+        left.record(2_000, true); // late: 1
+        let mut right = counter();
+        right.record(9_000, true);
+        right.record(8_000, false);
+        right.record(7_000, false); // late: 2
+        let mut merged = left.clone();
+        merged.merge(&right).unwrap();
+        // 1 + 2: the merged buckets of `left` (older than `right`'s open bucket) add no more.
+        assert_eq!(merged.late(), 3);
+        let mut other_way = right.clone();
+        other_way.merge(&left).unwrap();
+        assert_eq!(other_way.late(), 3);
+        assert_eq!(merged, other_way);
     }
 
     #[test]

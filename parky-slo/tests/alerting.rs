@@ -110,6 +110,14 @@ fn detection_times_follow_the_workbook_formula() {
     assert_eq!(json["severity"], "page");
     assert_eq!(json["long_window"], "1h");
     assert_eq!(json["short_window"], "5m");
+    // The ratio the detection time is computed for, and the alert threshold itself:
+    // 14.4 × (1 − 0.999) = 0.0144 (1.44 % of requests bad).
+    assert_eq!(json["detection_error_ratio"], 1.0);
+    assert!(close(
+        json["threshold_error_ratio"].as_f64().unwrap(),
+        0.0144
+    ));
+    assert!(json.get("error_ratio").is_none());
     assert!(close(
         json["detection_time_seconds"].as_f64().unwrap(),
         51.84
@@ -313,6 +321,7 @@ fn status_and_timeline_json_shape() {
         "alerts",
         "exhaustion_window",
         "time_to_exhaustion_seconds",
+        "late",
         "dropped",
     ];
     let mut sorted_keys = keys.clone();
@@ -326,6 +335,7 @@ fn status_and_timeline_json_shape() {
     // 2 h + 2 min at 1 request/s = 7320 requests, 120 bad.
     assert_eq!(json["requests"], 7320);
     assert_eq!(json["bad"], 120);
+    assert_eq!(json["late"], 0);
     let windows: Vec<&str> = json["burn_rates"]
         .as_array()
         .unwrap()
@@ -399,6 +409,174 @@ fn custom_policies_and_resolutions_are_validated() {
     let short_period = Objective::new(0.999, Duration::from_secs(2 * 86_400)).unwrap();
     let error = AlertPolicy::new(short_period, WORKBOOK_WINDOWS.to_vec()).unwrap_err();
     assert!(error.to_string().contains("`windows[3].long`"), "{error}");
+}
+
+/// `(seconds from T0, severity, state)` of each transition.
+fn transitions(evaluator: &SloEvaluator) -> Vec<(i64, Severity, AlertPhase)> {
+    evaluator
+        .timeline()
+        .iter()
+        .map(|t| (t.at_ms / 1000 - T0_S, t.severity, t.state))
+        .collect()
+}
+
+#[test]
+fn late_input_is_counted_and_explains_a_missing_alert() {
+    // Two files at 1 request/s: `access.log.1` (older) is an outage in [T0 − 1 h, T0),
+    // `access.log` (newer) all good in [T0, T0 + 1 h).
+    let older: Vec<(i64, bool)> = (T0_S - 3600..T0_S).map(|s| (s * 1000, false)).collect();
+    let newer: Vec<(i64, bool)> = (T0_S..T0_S + 3600).map(|s| (s * 1000, true)).collect();
+
+    // In time order (`cat access.log.1 access.log`). At the first boundary T0 − 3540 s every
+    // window holds 60 bad of 60: burn rate 1 ÷ 0.001 = 1000 > 14.4 (1h/5m) and > 3 (1d/2h):
+    // page and ticket fire. After T0 the 5m window is all good at T0 + 300 s, but the 6h/30m
+    // pair keeps the page: at T0 + k the 30m window holds 1800 − k bad of 1800, a burn rate
+    // (1800 − k) ÷ 1.8 > 6 ⇔ k < 1789.2; at the minute boundaries that is until T0 + 1740 s,
+    // so the page resolves at T0 + 1800 s. The ticket's 2h window still holds the outage.
+    let mut in_order = SloEvaluator::with_default_resolution(workbook_999()).unwrap();
+    for (timestamp_ms, good) in older.iter().chain(&newer) {
+        in_order.record(*timestamp_ms, *good);
+    }
+    let in_order_status = in_order.finish();
+    assert_eq!(
+        transitions(&in_order),
+        [
+            (-3540, Severity::Page, AlertPhase::Firing),
+            (-3540, Severity::Ticket, AlertPhase::Firing),
+            (1800, Severity::Page, AlertPhase::Resolved),
+        ]
+    );
+    assert_eq!(in_order_status.late, 0);
+
+    // Newest file first (`cat access.log access.log.1`): the good hour is evaluated first;
+    // then every request of the outage is for a bucket already closed: 3600 late requests.
+    // They are in the sums, so at the last boundary T0 + 3600 s (`finish`) the 2h and 1d
+    // windows hold 3600 bad of 7200: burn rate 0.5 ÷ 0.001 = 500 > 3, the ticket fires; the
+    // page's short windows (5m, 30m) are all good. The page never shows.
+    let mut reversed = SloEvaluator::with_default_resolution(workbook_999()).unwrap();
+    for (timestamp_ms, good) in newer.iter().chain(&older) {
+        reversed.record(*timestamp_ms, *good);
+    }
+    let reversed_status = reversed.finish();
+    assert_eq!(
+        transitions(&reversed),
+        [(3600, Severity::Ticket, AlertPhase::Firing)]
+    );
+    assert_eq!(reversed_status.late, 3600);
+    assert_eq!(reversed_status.dropped, 0);
+
+    // Totals and budget agree: 7200 requests, 3600 bad; consumed 3600 ÷ (0.001 × 7200) =
+    // 3600 ÷ 7.2 = 500.
+    for status in [&in_order_status, &reversed_status] {
+        assert_eq!((status.requests, status.bad), (7200, 3600));
+        assert_eq!(status.budget_consumed, 500.0);
+    }
+    assert_eq!(reversed_status.burn_rates, in_order_status.burn_rates);
+    let json = serde_json::to_value(&reversed_status).unwrap();
+    assert_eq!(json["late"], 3600);
+}
+
+#[test]
+fn budget_figures_have_no_floating_point_noise() {
+    // 1 − 0.999 is 0.001 in decimal (the binary difference 0.0010000000000000009 gave
+    // 0.29999999999999977 and 499.99999999999955 here).
+    let consumed = |bad: u64, total: u64| {
+        let mut evaluator = SloEvaluator::with_default_resolution(workbook_999()).unwrap();
+        // `total` requests 100 ms apart from T0, the first `bad` of them bad.
+        for i in 0..total {
+            evaluator.record(T0_S * 1000 + i as i64 * 100, i >= bad);
+        }
+        evaluator.finish()
+    };
+    // 3 bad of 10 000: 3 ÷ (0.001 × 10 000) = 0.3; remaining 0.7.
+    let status = consumed(3, 10_000);
+    assert_eq!(status.budget_consumed, 0.3);
+    assert_eq!(status.budget_remaining, 0.7);
+    // 5 bad of 10: 5 ÷ (0.001 × 10) = 500; the 5m window holds the same: burn rate 500.
+    let status = consumed(5, 10);
+    assert_eq!(status.budget_consumed, 500.0);
+    assert_eq!(status.burn_rates[0].window, MINUTE * 5);
+    assert_eq!(status.burn_rates[0].burn_rate.value(), 500.0);
+    // 1 bad of 1000 is exactly the budget: burn rate 1 on every window, nothing left.
+    let status = consumed(1, 1000);
+    assert!(status
+        .burn_rates
+        .iter()
+        .all(|rate| rate.burn_rate.value() == 1.0));
+    assert_eq!(status.budget_remaining, 0.0);
+    assert_eq!(
+        serde_json::to_value(&status).unwrap()["budget_consumed"],
+        1.0
+    );
+}
+
+#[test]
+fn a_12h_period_keeps_two_page_pairs_and_evaluates() {
+    let objective = Objective::new(0.999, HOUR * 12).unwrap();
+    let (policy, skipped) = AlertPolicy::workbook_fitting(objective).unwrap();
+    assert_eq!(
+        skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "1d/2h: its 1d window is longer than the 12h period",
+            "3d/6h: its 3d window is longer than the 12h period",
+        ]
+    );
+    let mut evaluator = SloEvaluator::with_default_resolution(policy).unwrap();
+    // 12 h of good traffic at 1 request/s, then a total outage from T0. Factors:
+    // 0.02 × 12 = 0.24 (1h/5m), 0.05 × 12 ÷ 6 = 0.1 (6h/30m). At the first boundary T0 + 60 s
+    // the 1h window holds 60 bad of 3600 (burn rate 60 ÷ 3.6 = 16.7 > 0.24), the 5m window
+    // 60 of 300 (200 > 0.24): page.
+    steady(&mut evaluator, T0_S - 12 * 3600, T0_S + 120, 1, |second| {
+        i64::from(second >= T0_S)
+    });
+    let status = evaluator.finish();
+    assert_eq!(
+        transitions(&evaluator),
+        [(60, Severity::Page, AlertPhase::Firing)]
+    );
+    let windows: Vec<Duration> = status.burn_rates.iter().map(|rate| rate.window).collect();
+    assert_eq!(
+        windows,
+        [MINUTE * 5, MINUTE * 30, HOUR, HOUR * 6, HOUR * 12]
+    );
+    assert_eq!(status.alerts.len(), 1);
+    assert_eq!(status.exhaustion_window, HOUR);
+    // The 12 h period at T0 + 120 s holds [T0 − 11 h 58 min, T0 + 120 s): 43 200 requests,
+    // 120 bad.
+    assert_eq!((status.requests, status.bad), (43_200, 120));
+    // A resolution must still divide the period and the kept windows: 7 min divides neither.
+    let error = SloEvaluator::new(evaluator.policy().clone(), MINUTE * 7).unwrap_err();
+    assert!(error.to_string().contains("`resolution`"), "{error}");
+}
+
+#[test]
+fn a_90_percent_objective_keeps_the_reachable_pairs() {
+    // Highest burn rate 1 ÷ 0.1 = 10: 1h/5m (14.4) is out, 6h/30m (6), 1d/2h (3) and
+    // 3d/6h (1) stay.
+    let (policy, skipped) =
+        AlertPolicy::workbook_fitting(Objective::thirty_days(0.9).unwrap()).unwrap();
+    assert_eq!(
+        skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["1h/5m: burn factor 14.4 can never be reached at 90 % (the highest burn rate is 10)"]
+    );
+    let longs: Vec<Duration> = policy.rules().iter().map(|r| r.window().long).collect();
+    assert_eq!(longs, [HOUR * 6, HOUR * 24, HOUR * 72]);
+    let evaluator = SloEvaluator::with_default_resolution(policy).unwrap();
+    let status = evaluator.snapshot();
+    let windows: Vec<Duration> = status.burn_rates.iter().map(|rate| rate.window).collect();
+    assert_eq!(
+        windows,
+        [
+            MINUTE * 30,
+            HOUR * 2,
+            HOUR * 6,
+            HOUR * 24,
+            HOUR * 72,
+            THIRTY_DAYS
+        ]
+    );
+    // The pace window is the shortest long window left, 6h.
+    assert_eq!(status.exhaustion_window, HOUR * 6);
 }
 
 fn small_policy() -> AlertPolicy {

@@ -207,7 +207,8 @@ fn malformed_share_threshold_at_the_end() {
 #[test]
 fn malformed_share_fails_early_on_a_wrong_format() {
     // Workers JSON read as a combined log: every line is malformed. With the early check
-    // after 50 lines, reading stops at line 50 instead of reading all 10 000.
+    // after 50 lines, reading stops at line 50 (50 of 50 > one half) instead of reading all
+    // 10 000.
     let line = r#"{"EventTimestampMs":1,"Outcome":"ok"}"#;
     let log = format!("{line}\n").repeat(10_000);
     let options = ReadOptions::default().with_early_check_after(50);
@@ -218,6 +219,7 @@ fn malformed_share_fails_early_on_a_wrong_format() {
         Err(SloError::TooManyMalformedLines {
             lines: 50,
             malformed: 50,
+            max_share: 0.5,
             ..
         })
     ));
@@ -227,8 +229,9 @@ fn malformed_share_fails_early_on_a_wrong_format() {
 
 #[test]
 fn early_check_also_fires_when_the_threshold_is_crossed_on_a_good_line() {
-    // 5 malformed lines first, then good ones: at the 100th line the share is 5 % > 1 %.
-    let log = lines_with_malformed(1000, 5);
+    // 60 malformed lines first, then good ones: at the 100th (good) line 60 of 100 are
+    // malformed, more than one half.
+    let log = lines_with_malformed(1000, 60);
     let options = ReadOptions::default().with_early_check_after(100);
     let err = SliReader::new(log.as_bytes(), LogFormat::Combined, options)
         .for_each_event(|_| {})
@@ -237,10 +240,91 @@ fn early_check_also_fires_when_the_threshold_is_crossed_on_a_good_line() {
         err,
         SloError::TooManyMalformedLines {
             lines: 100,
-            malformed: 5,
+            malformed: 60,
+            max_share: 0.5,
             ..
         }
     ));
+    // Exactly one half (50 of 100) is not more than one half: no early failure; at the end
+    // 50 of 1000 = 5 % > 1 % fails over all 1000 lines, with the configured share.
+    let log = lines_with_malformed(1000, 50);
+    let options = ReadOptions::default().with_early_check_after(100);
+    let err = SliReader::new(log.as_bytes(), LogFormat::Combined, options)
+        .for_each_event(|_| {})
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        SloError::TooManyMalformedLines {
+            lines: 1000,
+            malformed: 50,
+            max_share: 0.01,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_garbage_head_under_the_share_passes() {
+    // 150 garbage lines, then 100 000 good ones. The early check at 10 000 non-blank lines
+    // sees 150 of 10 000 (1.5 %, not more than one half); at the end 150 of 100 150 is
+    // 0.1498 %, under the 1 % limit.
+    let log = lines_with_malformed(100_150, 150);
+    let (_, report) = read(log.as_bytes(), LogFormat::Combined, ReadOptions::default());
+    assert_eq!(
+        (report.lines, report.events, report.malformed),
+        (100_150, 100_000, 150)
+    );
+    assert_eq!(report.first_malformed[0].line, 1);
+}
+
+#[test]
+fn a_larger_configured_share_raises_the_early_bar() {
+    // Share 0.8: the early check at 100 lines allows up to 80 malformed. 70 of the first 100
+    // pass it, and 70 of 1000 (7 %) pass at the end.
+    let lenient_80 = || {
+        ReadOptions::default()
+            .with_max_malformed_share(0.8)
+            .expect("valid share")
+            .with_early_check_after(100)
+    };
+    let log = lines_with_malformed(1000, 70);
+    let (_, report) = read(log.as_bytes(), LogFormat::Combined, lenient_80());
+    assert_eq!(report.malformed, 70);
+    // 81 of the first 100 (81 % > 80 %) fail at line 100.
+    let log = lines_with_malformed(1000, 81);
+    let err = SliReader::new(log.as_bytes(), LogFormat::Combined, lenient_80())
+        .for_each_event(|_| {})
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        SloError::TooManyMalformedLines {
+            lines: 100,
+            malformed: 81,
+            max_share: 0.8,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn blank_lines_do_not_count_towards_the_early_check() {
+    // 30 malformed and 20 blank lines, then good ones; early check after 50 non-blank lines:
+    // lines 1–30 malformed, 31–50 blank, 51–70 good → the 50th non-blank line is line 70,
+    // with 30 of 50 malformed (60 % > 50 %).
+    let mut log = "x\n".repeat(30) + &"\n".repeat(20);
+    log += &lines_with_malformed(100, 0);
+    let options = ReadOptions::default().with_early_check_after(50);
+    let mut reader = SliReader::new(log.as_bytes(), LogFormat::Combined, options);
+    let err = reader.by_ref().find_map(Result::err).expect("an error");
+    assert!(matches!(
+        err,
+        SloError::TooManyMalformedLines {
+            lines: 50,
+            malformed: 30,
+            ..
+        }
+    ));
+    assert_eq!(reader.report().lines, 70);
 }
 
 #[test]
@@ -322,10 +406,11 @@ fn workers_trace_events() {
     );
     assert_eq!((report.lines, report.blank, report.malformed), (7, 1, 1));
     assert_eq!(report.first_malformed[0].line, 7);
-    assert!(
-        report.first_malformed[0].reason.contains("invalid type"),
-        "{:?}",
-        report.first_malformed
+    // serde's own "at line 1 column 31" is gone (our line is 7); the column stays:
+    // `{"EventTimestampMs":"yesterday"` ends at byte 1 + 18 + 1 + 11 = 31.
+    assert_eq!(
+        report.first_malformed[0].reason,
+        r#"invalid type: string "yesterday", expected i64 (column 31)"#
     );
     assert_eq!((report.good, report.bad), (2, 3));
     assert_eq!(report.min_timestamp_ms, Some(1_700_000_000_000));
@@ -391,7 +476,81 @@ fn path_helpers_name_the_file() {
     )
     .unwrap_err();
     assert!(matches!(err, SloError::ReadInput { line: 0, .. }));
-    assert!(err.to_string().contains("missing"), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!("cannot open `{}`: ", missing.display())),
+        "{message}"
+    );
+    assert!(!message.contains("line"), "{message}");
+}
+
+/// Hands out `data`, then fails.
+struct FailingAfter<'a> {
+    data: &'a [u8],
+}
+
+impl std::io::Read for FailingAfter<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let n = out.len().min(self.data.len());
+        out[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_read_error_names_the_line() {
+    // Two whole lines, then the reader fails while line 3 is read.
+    let log = lines_with_malformed(2, 0);
+    let reader = std::io::BufReader::new(FailingAfter {
+        data: log.as_bytes(),
+    });
+    let err = SliReader::new(reader, LogFormat::Combined, ReadOptions::default())
+        .with_input_name("x.log")
+        .for_each_event(|_| {})
+        .unwrap_err();
+    assert!(matches!(err, SloError::ReadInput { line: 3, .. }));
+    assert_eq!(
+        err.to_string(),
+        "cannot read `x.log` (at line 3): disk on fire"
+    );
+}
+
+#[test]
+fn bad_status_from_has_no_upper_bound() {
+    // Statuses 000, 099, 404, 500, 600, 999 with every status ≥ 400 bad: the first two good.
+    let log: String = ["000", "099", "404", "500", "600", "999"]
+        .iter()
+        .map(|status| {
+            format!(
+                "h - - [01/Jan/2021:00:00:00 +0000] \"GET / HTTP/1.1\" {status} 1 \"-\" \"-\"\n"
+            )
+        })
+        .collect();
+    let options = ReadOptions::default().with_bad_request_rule(BadRequestRule::from_status(400));
+    let (events, report) = read(log.as_bytes(), LogFormat::Combined, options);
+    let got: Vec<(Option<u16>, bool)> = events.iter().map(|e| (e.status, e.good)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(0), true),
+            (Some(99), true),
+            (Some(404), false),
+            (Some(500), false),
+            (Some(600), false),
+            (Some(999), false),
+        ]
+    );
+    assert_eq!((report.good, report.bad), (2, 4));
+    // Workers outcomes stay as in the default rule: `exception` and `exceededCpu` are bad,
+    // and 429 < 500 is good with `from_status(500)`.
+    let options = lenient().with_bad_request_rule(BadRequestRule::from_status(500));
+    let (events, _) = read(WORKERS.as_bytes(), LogFormat::WorkersJsonl, options);
+    let good: Vec<bool> = events.iter().map(|e| e.good).collect();
+    assert_eq!(good, vec![true, false, true, false, false]);
 }
 
 /// Reads the real 2015 Apache sample and checks the counts against awk.

@@ -15,7 +15,7 @@ use parky_slo::objective::{duration_label, Objective, THIRTY_DAYS};
 use parky_slo::policy::alert::AlertPolicy;
 use serde::Serialize;
 
-use crate::args::{DemoArgs, Output};
+use crate::args::{DemoArgs, DemoOutput};
 use crate::error::CliError;
 use crate::render;
 use crate::slo::timeline_table;
@@ -126,11 +126,11 @@ pub(crate) fn build(seed: u64) -> Result<Demo, CliError> {
 pub(crate) fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
     let demo = build(args.seed)?;
     match args.output {
-        Output::Json => {
+        DemoOutput::Json => {
             serde_json::to_writer_pretty(&mut *out, &demo)?;
             writeln!(out)?;
         }
-        Output::Text | Output::Markdown => out.write_all(text(&demo).as_bytes())?,
+        DemoOutput::Text => out.write_all(text(&demo).as_bytes())?,
     }
     Ok(())
 }

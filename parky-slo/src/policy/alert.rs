@@ -21,6 +21,12 @@
 //! | page     | 6h   | 30m   | 5 %          | 6       | 5.6     |
 //! | ticket   | 1d   | 2h    | 10 %         | 3       | 2.8     |
 //! | ticket   | 3d   | 6h    | 10 %         | 1       | 0.9333… |
+//!
+//! Not every pair fits every objective: a pair whose long window is longer than the period
+//! cannot be measured, and a factor at or above the highest possible burn rate
+//! `1 ÷ (1 − target)` (10 at 90 %, so 14.4 is out of reach) can never fire.
+//! [`AlertPolicy::workbook`] refuses such objectives; [`AlertPolicy::workbook_fitting`] keeps
+//! the pairs that work and reports the others as [`SkippedWindow`]s.
 
 use std::time::Duration;
 
@@ -257,9 +263,74 @@ impl AlertPolicy {
     ///
     /// # Errors
     /// As [`AlertPolicy::new`], e.g. when the period is shorter than three days or the target
-    /// is too low for a 14.4× burn factor to be reachable.
+    /// is too low for a 14.4× burn factor to be reachable. [`AlertPolicy::workbook_fitting`]
+    /// keeps the pairs that work instead.
     pub fn workbook(objective: Objective) -> Result<Self, SloError> {
         Self::new(objective, WORKBOOK_WINDOWS.to_vec())
+    }
+
+    /// The workbook policy reduced to the pairs of [`WORKBOOK_WINDOWS`] that can work for
+    /// `objective`, in workbook order, with the pairs left out and why.
+    ///
+    /// A pair is left out when its long window is longer than the period
+    /// ([`SkipReason::LongerThanPeriod`]: a 12h period keeps only 1h/5m and 6h/30m), or when
+    /// its burn factor is at or above the highest possible burn rate `1 ÷ (1 − target)`
+    /// ([`SkipReason::FactorUnreachable`]: at 90 % over 30 days the 1h/5m factor 14.4 is
+    /// above 10). The kept pairs keep the factors they have in the full workbook policy, and
+    /// an evaluator accepts the reduced policy at any resolution that divides the period and
+    /// the kept windows (one minute for every period of whole minutes).
+    ///
+    /// # Errors
+    /// [`SloError::InvalidConfig`] when no pair remains: naming `period` when the period is
+    /// shorter than every long window (under 1h), else `objective` (the target is too low for
+    /// any factor, e.g. 90 % over a 3660-day period), with every pair's reason.
+    pub fn workbook_fitting(objective: Objective) -> Result<(Self, Vec<SkippedWindow>), SloError> {
+        let period = objective.period();
+        let max_burn_rate = 1.0 / objective.error_budget().allowed_bad_ratio();
+        let mut kept = Vec::with_capacity(WORKBOOK_WINDOWS.len());
+        let mut skipped = Vec::new();
+        for window in WORKBOOK_WINDOWS {
+            let reason = if window.long > period {
+                Some(SkipReason::LongerThanPeriod)
+            } else {
+                let burn_factor = window.burn_factor(period);
+                // The same test as `AlertPolicy::new`, which would refuse the pair.
+                (burn_factor >= max_burn_rate).then_some(SkipReason::FactorUnreachable {
+                    burn_factor,
+                    max_burn_rate,
+                })
+            };
+            match reason {
+                Some(reason) => skipped.push(SkippedWindow {
+                    window,
+                    reason,
+                    period,
+                }),
+                None => kept.push(window),
+            }
+        }
+        if kept.is_empty() {
+            let field = if skipped
+                .iter()
+                .all(|skip| skip.reason == SkipReason::LongerThanPeriod)
+            {
+                "period"
+            } else {
+                "objective"
+            };
+            let reasons: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+            return Err(invalid(
+                field,
+                format!(
+                    "no workbook alert window fits {} % over {}: {}",
+                    percent_label(objective.target()),
+                    duration_label(period),
+                    reasons.join("; ")
+                ),
+            ));
+        }
+        let policy = Self::new(objective, kept)?;
+        Ok((policy, skipped))
     }
 
     /// The objective the policy was validated for.
@@ -289,9 +360,10 @@ impl AlertPolicy {
             .unwrap_or_default()
     }
 
-    /// One row per window pair with its burn factor and its detection time at a constant
-    /// `error_ratio` (`1.0` for a total outage): the table printed by `parky slo windows`.
-    pub fn window_table(&self, error_ratio: f64) -> Vec<WindowSummary> {
+    /// One row per window pair with its burn factor, its alert threshold as an error ratio,
+    /// and its detection time at a constant `detection_error_ratio` (`1.0` for a total
+    /// outage): the table printed by `parky slo windows`.
+    pub fn window_table(&self, detection_error_ratio: f64) -> Vec<WindowSummary> {
         self.rules
             .iter()
             .map(|rule| WindowSummary {
@@ -300,8 +372,9 @@ impl AlertPolicy {
                 short_window: rule.window.short,
                 budget_share: rule.window.budget_share,
                 burn_factor: rule.burn_factor,
-                error_ratio,
-                detection_time: rule.detection_time(error_ratio),
+                threshold_error_ratio: rule.burn_factor * rule.allowed_bad_ratio,
+                detection_error_ratio,
+                detection_time: rule.detection_time(detection_error_ratio),
             })
             .collect()
     }
@@ -310,8 +383,9 @@ impl AlertPolicy {
 /// One row of [`AlertPolicy::window_table`].
 ///
 /// Serializes as `{"severity": "page", "long_window": "1h", "short_window": "5m",
-/// "budget_share": 0.02, "burn_factor": 14.4, "error_ratio": 1.0,
-/// "detection_time_seconds": 51.84}` (`null` when the pair never fires at that ratio).
+/// "budget_share": 0.02, "burn_factor": 14.4, "threshold_error_ratio": 0.0144,
+/// "detection_error_ratio": 1.0, "detection_time_seconds": 51.84}` (a 99.9 % / 30-day
+/// objective; `detection_time_seconds` is `null` when the pair never fires at that ratio).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct WindowSummary {
     /// Who is told when the pair fires.
@@ -326,14 +400,121 @@ pub struct WindowSummary {
     pub budget_share: f64,
     /// The burn rate both windows must exceed.
     pub burn_factor: f64,
-    /// The constant error ratio the detection time is computed for.
-    pub error_ratio: f64,
-    /// [`AlertRule::detection_time`] at `error_ratio`.
+    /// The alert threshold as an error ratio: the pair fires when the error ratio over both
+    /// windows is strictly above `burn_factor × (1 − target)` (0.0144, i.e. 1.44 % of requests
+    /// bad, for 1h/5m at 99.9 % over 30 days). This is the PromQL rule's right-hand side.
+    pub threshold_error_ratio: f64,
+    /// The constant error ratio the detection time is computed for (the argument of
+    /// [`AlertPolicy::window_table`], `1.0` for a total outage); not a threshold.
+    pub detection_error_ratio: f64,
+    /// [`AlertRule::detection_time`] at `detection_error_ratio`.
     #[serde(
         rename = "detection_time_seconds",
         serialize_with = "serialize_optional_seconds"
     )]
     pub detection_time: Option<Duration>,
+}
+
+/// A workbook window pair left out by [`AlertPolicy::workbook_fitting`], and why.
+///
+/// Displays as `1d/2h: its 1d window is longer than the 12h period` or
+/// `1h/5m: burn factor 14.4 can never be reached at 90 % (the highest burn rate is 10)`.
+/// Serializes as `{"window": {"long": "1d", …}, "reason": {"kind": "longer_than_period"}}` or
+/// `{"window": …, "reason": {"kind": "factor_unreachable", "burn_factor": 14.4,
+/// "max_burn_rate": 10.0}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SkippedWindow {
+    /// The workbook pair left out.
+    pub window: AlertWindow,
+    /// Why it was left out.
+    pub reason: SkipReason,
+    /// The SLO period, for the message.
+    #[serde(skip)]
+    period: Duration,
+}
+
+/// Why [`AlertPolicy::workbook_fitting`] left a window pair out.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The long window is longer than the SLO period, so it can never be full.
+    LongerThanPeriod,
+    /// The pair's burn factor is at or above the highest burn rate the objective allows
+    /// (`1 ÷ (1 − target)`, reached when every request is bad): the pair could never fire.
+    FactorUnreachable {
+        /// The pair's burn factor for the period, `budget_share × period ÷ long`.
+        burn_factor: f64,
+        /// The highest possible burn rate, `1 ÷ (1 − target)`.
+        max_burn_rate: f64,
+    },
+}
+
+impl std::fmt::Display for SkippedWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let long = duration_label(self.window.long);
+        write!(f, "{long}/{}: ", duration_label(self.window.short))?;
+        match self.reason {
+            SkipReason::LongerThanPeriod => write!(
+                f,
+                "its {long} window is longer than the {} period",
+                duration_label(self.period)
+            ),
+            SkipReason::FactorUnreachable { .. } => write!(f, "{}", self.reason),
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    /// `the long window is longer than the period`, or `burn factor 14.4 can never be reached
+    /// at 90 % (the highest burn rate is 10)`; [`SkippedWindow`] adds the window and period.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            SkipReason::LongerThanPeriod => {
+                f.write_str("the long window is longer than the period")
+            }
+            SkipReason::FactorUnreachable {
+                burn_factor,
+                max_burn_rate,
+            } => {
+                // max_burn_rate = 1 ÷ (1 − target), so target = 1 − 1 ÷ max_burn_rate; rounded
+                // to 12 significant digits it prints as the target was written.
+                let target = round_significant(1.0 - 1.0 / max_burn_rate);
+                write!(
+                    f,
+                    "burn factor {} can never be reached at {} % (the highest burn rate is {})",
+                    round_significant(burn_factor),
+                    percent_label(target),
+                    round_significant(max_burn_rate)
+                )
+            }
+        }
+    }
+}
+
+/// `x` rounded to 12 significant digits, for messages (14.400000000000002 → 14.4).
+fn round_significant(x: f64) -> f64 {
+    format!("{x:.11e}").parse().unwrap_or(x)
+}
+
+/// A target in (0, 1) as a percentage, shifting the decimal digits: 0.9 → `90`,
+/// 0.999 → `99.9`, 0.00001 → `0.001`.
+fn percent_label(target: f64) -> String {
+    let text = target.to_string();
+    let Some(fraction) = text
+        .strip_prefix("0.")
+        .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        return (target * 100.0).to_string();
+    };
+    let padded = format!("{fraction:0<2}");
+    let (whole, rest) = padded.split_at(2);
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    if rest.is_empty() {
+        whole.to_owned()
+    } else {
+        format!("{whole}.{rest}")
+    }
 }
 
 fn invalid(field: &str, reason: String) -> SloError {
@@ -381,6 +562,142 @@ mod tests {
             error.to_string().contains("`windows[0].budget_share`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn workbook_fitting_drops_windows_longer_than_a_12h_period() {
+        // 12 h period at 99.9 %: 1h/5m factor 0.02 × 12 h ÷ 1 h = 0.24, 6h/30m factor
+        // 0.05 × 12 ÷ 6 = 0.1, both below 1 ÷ 0.001 = 1000; 1d and 3d do not fit in 12 h.
+        let objective = Objective::new(0.999, Duration::from_secs(12 * HOUR)).unwrap();
+        let (policy, skipped) = AlertPolicy::workbook_fitting(objective).unwrap();
+        let kept: Vec<AlertWindow> = policy.rules().iter().map(|rule| *rule.window()).collect();
+        assert_eq!(kept, WORKBOOK_WINDOWS[..2]);
+        let factors = factors(&policy);
+        assert!((factors[0] - 0.24).abs() < 1e-12 && (factors[1] - 0.1).abs() < 1e-12);
+        assert_eq!(policy.severities(), vec![Severity::Page]);
+        assert_eq!(
+            skipped,
+            vec![
+                SkippedWindow {
+                    window: WORKBOOK_WINDOWS[2],
+                    reason: SkipReason::LongerThanPeriod,
+                    period: Duration::from_secs(12 * HOUR),
+                },
+                SkippedWindow {
+                    window: WORKBOOK_WINDOWS[3],
+                    reason: SkipReason::LongerThanPeriod,
+                    period: Duration::from_secs(12 * HOUR),
+                },
+            ]
+        );
+        assert_eq!(
+            skipped[0].to_string(),
+            "1d/2h: its 1d window is longer than the 12h period"
+        );
+        assert_eq!(
+            skipped[1].to_string(),
+            "3d/6h: its 3d window is longer than the 12h period"
+        );
+        let json = serde_json::to_value(skipped[0]).unwrap();
+        assert_eq!(json["window"]["long"], "1d");
+        assert_eq!(json["reason"]["kind"], "longer_than_period");
+    }
+
+    #[test]
+    fn workbook_fitting_drops_unreachable_factors_at_90_percent() {
+        // 90 % over 30 days: the highest burn rate is 1 ÷ (1 − 0.9) = 1 ÷ 0.1 = 10. Factors
+        // 14.4 (1h/5m, ≥ 10: skipped), 6 (6h/30m), 3 (1d/2h), 1 (3d/6h) are kept.
+        let objective = Objective::thirty_days(0.9).unwrap();
+        let (policy, skipped) = AlertPolicy::workbook_fitting(objective).unwrap();
+        let kept: Vec<AlertWindow> = policy.rules().iter().map(|rule| *rule.window()).collect();
+        assert_eq!(kept, WORKBOOK_WINDOWS[1..]);
+        assert_eq!(policy.severities(), vec![Severity::Page, Severity::Ticket]);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].window, WORKBOOK_WINDOWS[0]);
+        let SkipReason::FactorUnreachable {
+            burn_factor,
+            max_burn_rate,
+        } = skipped[0].reason
+        else {
+            panic!("expected an unreachable factor, got {:?}", skipped[0]);
+        };
+        assert!((burn_factor - 14.4).abs() < 1e-12, "{burn_factor}");
+        assert_eq!(max_burn_rate, 10.0);
+        assert_eq!(
+            skipped[0].to_string(),
+            "1h/5m: burn factor 14.4 can never be reached at 90 % (the highest burn rate is 10)"
+        );
+        // 99.9 % over 30 days keeps all four.
+        let (policy, skipped) =
+            AlertPolicy::workbook_fitting(Objective::thirty_days(0.999).unwrap()).unwrap();
+        assert_eq!(
+            policy,
+            AlertPolicy::workbook(Objective::thirty_days(0.999).unwrap()).unwrap()
+        );
+        assert!(skipped.is_empty());
+        // 93 % over 30 days: highest burn rate 1 ÷ 0.07 = 14.2857… < 14.4: skipped at 93 %.
+        let (_, skipped) =
+            AlertPolicy::workbook_fitting(Objective::thirty_days(0.93).unwrap()).unwrap();
+        assert_eq!(
+            skipped[0].to_string(),
+            "1h/5m: burn factor 14.4 can never be reached at 93 % (the highest burn rate is \
+             14.2857142857)"
+        );
+    }
+
+    #[test]
+    fn workbook_fitting_fails_when_nothing_fits() {
+        // A 30 min period is shorter than every long window (1h, 6h, 1d, 3d).
+        let objective = Objective::new(0.999, Duration::from_secs(1800)).unwrap();
+        let error = AlertPolicy::workbook_fitting(objective).unwrap_err();
+        let SloError::InvalidConfig { field, reason } = &error else {
+            panic!("expected InvalidConfig, got {error:?}");
+        };
+        assert_eq!(field, "period");
+        assert!(
+            reason.starts_with("no workbook alert window fits 99.9 % over 30m: 1h/5m: its 1h"),
+            "{reason}"
+        );
+        // 90 % over 3660 days (highest burn rate 10): factors 0.02 × 87 840 h = 1756.8,
+        // 0.05 × 14 640 = 732, 0.1 × 3660 = 366, 0.1 × 1220 = 122, all ≥ 10.
+        let objective = Objective::new(0.9, crate::objective::MAX_PERIOD).unwrap();
+        let error = AlertPolicy::workbook_fitting(objective).unwrap_err();
+        let SloError::InvalidConfig { field, reason } = &error else {
+            panic!("expected InvalidConfig, got {error:?}");
+        };
+        assert_eq!(field, "objective");
+        assert!(
+            reason.contains("3d/6h: burn factor 122 can never be reached at 90 %"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn percent_labels_shift_the_decimal_digits() {
+        assert_eq!(percent_label(0.9), "90");
+        assert_eq!(percent_label(0.999), "99.9");
+        assert_eq!(percent_label(0.95), "95");
+        assert_eq!(percent_label(0.05), "5");
+        assert_eq!(percent_label(0.00001), "0.001");
+        assert_eq!(percent_label(0.99999), "99.999");
+    }
+
+    #[test]
+    fn window_table_separates_threshold_and_detection_ratio() {
+        let policy = AlertPolicy::workbook(Objective::thirty_days(0.999).unwrap()).unwrap();
+        // Threshold = factor × 0.001: 14.4 → 0.0144, 6 → 0.006, 3 → 0.003, 1 → 0.001.
+        let table = policy.window_table(0.5);
+        for (row, expected) in table.iter().zip([0.0144, 0.006, 0.003, 0.001]) {
+            assert!(
+                (row.threshold_error_ratio - expected).abs() < 1e-15,
+                "{row:?}"
+            );
+            assert_eq!(row.detection_error_ratio, 0.5);
+        }
+        let json = serde_json::to_value(table[0]).unwrap();
+        assert!((json["threshold_error_ratio"].as_f64().unwrap() - 0.0144).abs() < 1e-15);
+        assert_eq!(json["detection_error_ratio"], 0.5);
+        assert!(json.get("error_ratio").is_none());
     }
 
     #[test]

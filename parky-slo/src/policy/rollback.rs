@@ -23,9 +23,11 @@
 //!   undefined); the verdict says which ([`LatencySkip`]);
 //! - impossible samples (more errors than requests, a negative or infinite p99) are an error,
 //!   not a verdict;
-//! - comparisons at a threshold tolerate a relative 1e-9, so a value that is exactly on the
-//!   threshold in decimal (1 error in 1000 requests at 99.9 % is burn rate 1.0, even though
-//!   `1 − 0.999` is not exact in binary) counts as reaching it.
+//! - the budget `1 − objective` is computed in decimal
+//!   ([`crate::objective::allowed_bad_ratio_of`]), so 1 error in 1000 requests at 99.9 % is a
+//!   burn rate of exactly 1.0; comparisons at a threshold still tolerate a relative 1e-9, so a
+//!   value that is on the threshold in decimal but not in binary (a canary burn rate of
+//!   3 × a baseline's, say) counts as reaching it.
 //!
 //! ```
 //! use parky_slo::policy::rollback::{RollbackConfig, RollbackPolicy, TrafficSample, Verdict};
@@ -44,6 +46,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::SloError;
+use crate::objective::allowed_bad_ratio_of;
 
 /// Relative tolerance of the threshold comparisons (see the module docs).
 const RELATIVE_TOLERANCE: f64 = 1e-9;
@@ -346,7 +349,8 @@ impl RollbackPolicy {
         }
 
         // Both sides have >= min_requests >= 1 requests, so the divisions are finite.
-        let budget = 1.0 - config.objective;
+        // 1 − objective in decimal: 0.001 exactly for 0.999 (see `allowed_bad_ratio_of`).
+        let budget = allowed_bad_ratio_of(config.objective);
         let burn_rate =
             |sample: &TrafficSample| (sample.errors as f64 / sample.requests as f64) / budget;
         let baseline_burn_rate = burn_rate(baseline);
@@ -579,6 +583,22 @@ mod tests {
         assert_eq!(json["reasons"][0]["rule"], "error_burn_rate");
         assert_eq!(json["reasons"][1]["rule"], "latency");
         assert_eq!(json["measurements"]["latency_ratio"], 2.0);
+    }
+
+    #[test]
+    fn one_error_in_a_thousand_is_burn_rate_exactly_one() {
+        // Budget 1 − 0.999 = 0.001 (decimal). Canary 1/1000 = 0.001 → 0.001 ÷ 0.001 = 1.0
+        // exactly, the default floor; baseline 10/10 000 = 0.001 → 1.0 too.
+        let verdict = judge(sample(10_000, 10, None), sample(1_000, 1, None));
+        let measurements = match verdict {
+            Verdict::Promote { measurements } | Verdict::Rollback { measurements, .. } => {
+                measurements
+            }
+            other => panic!("expected a judged verdict, got {other:?}"),
+        };
+        assert_eq!(measurements.canary_burn_rate, 1.0);
+        assert_eq!(measurements.baseline_burn_rate, 1.0);
+        assert_eq!(measurements.error_burn_ratio, Some(1.0));
     }
 
     #[test]

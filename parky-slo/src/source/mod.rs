@@ -14,12 +14,14 @@
 //!   Nothing panics on any input.
 //! - **Malformed lines are data, up to a point.** A line that does not parse is skipped,
 //!   counted, and the first few (configurable, default 5) are kept in the [`ReadReport`] with
-//!   their 1-based line number and a short reason. When the share of malformed lines passes
-//!   [`ReadOptions::with_max_malformed_share`] (default 1 %), reading fails with
-//!   [`SloError::TooManyMalformedLines`], naming the input and the counts. The share is checked
-//!   at the end, and early once [`ReadOptions::with_early_check_after`] non-blank lines were
-//!   read (default 10 000), so a file in the wrong format fails fast instead of after
-//!   gigabytes.
+//!   their 1-based line number and a short reason. When the share of malformed lines over all
+//!   non-blank lines passes [`ReadOptions::with_max_malformed_share`] (default 1 %), reading
+//!   fails at the end with [`SloError::TooManyMalformedLines`], naming the input and the
+//!   counts. A file in the wrong format fails fast instead of after gigabytes: once
+//!   [`ReadOptions::with_early_check_after`] non-blank lines were read (default 10 000),
+//!   reading stops if more than half of them (or the configured share, if larger) are
+//!   malformed. The early check only catches a wrong format: 150 garbage lines followed by
+//!   100 000 good ones (0.15 %) pass.
 //! - **Blank lines** (empty, or only whitespace) are neither events nor malformed: they are
 //!   counted in [`ReadReport::blank`] and left out of the malformed share. A trailing newline,
 //!   a CRLF file or padding from log rotation is not corruption.
@@ -66,6 +68,10 @@ const FILE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// The longest excerpt of a malformed line kept in a [`MalformedLine`].
 const EXCERPT_BYTES: usize = 160;
+
+/// The early check fails an input when more than this share of its first
+/// `early_check_after` non-blank lines is malformed (or the configured share, if larger).
+const EARLY_MAX_SHARE: f64 = 0.5;
 
 /// The format of an SLI input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -116,7 +122,7 @@ impl FromStr for LogFormat {
 ///
 /// A request is bad when its status is bad, or (for Workers trace events) when its outcome is
 /// not one of the good outcomes. The default is the usual availability SLI: status ≥ 500, or
-/// any outcome other than `ok`.
+/// any outcome other than `ok`; [`BadRequestRule::from_status`] moves the lower bound.
 ///
 /// ```
 /// use parky_slo::source::BadRequestRule;
@@ -144,6 +150,17 @@ impl BadRequestRule {
     pub fn server_errors() -> Self {
         Self {
             bad_from: Some(500),
+            bad_statuses: Vec::new(),
+            good_outcomes: Some(vec!["ok".to_owned()]),
+        }
+    }
+
+    /// Every status ≥ `min` is bad, with no upper bound (600 or 999 stay bad, as with the
+    /// default), plus any Workers outcome other than `ok`, as the default rule. `from_status(500)`
+    /// is the default; `from_status(400)` also counts client errors.
+    pub fn from_status(min: u16) -> Self {
+        Self {
+            bad_from: Some(min),
             bad_statuses: Vec::new(),
             good_outcomes: Some(vec!["ok".to_owned()]),
         }
@@ -257,8 +274,10 @@ impl ReadOptions {
         self
     }
 
-    /// Fails reading when more than this share (0..=1) of the non-blank lines is malformed
-    /// (default 0.01). `0.0` refuses any malformed line; `1.0` never fails.
+    /// Fails reading when more than this share (0..=1) of all non-blank lines is malformed
+    /// (default 0.01), checked at the end of the input. `0.0` refuses any malformed line;
+    /// `1.0` never fails. A share above one half also raises the bar of the early check
+    /// ([`ReadOptions::with_early_check_after`]).
     ///
     /// # Errors
     ///
@@ -274,8 +293,11 @@ impl ReadOptions {
         Ok(self)
     }
 
-    /// Also checks the malformed share while reading, once this many non-blank lines were
-    /// read (default 10 000), so a file in the wrong format fails fast.
+    /// Checks for a wrong format once this many non-blank lines were read (default 10 000):
+    /// reading fails there if more than half of them (or the configured
+    /// [`ReadOptions::with_max_malformed_share`], if larger) are malformed, so a file in the
+    /// wrong format fails fast. A smaller share of malformed lines at the start is left to the
+    /// check at the end, over all non-blank lines.
     #[must_use]
     pub fn with_early_check_after(mut self, lines: u64) -> Self {
         self.early_check_after = lines;
@@ -499,7 +521,7 @@ impl<R: BufRead> SliReader<R> {
                 source,
             })?;
         let Some(outcome) = outcome else {
-            self.check_malformed_share()?;
+            self.check_malformed_share(self.options.max_malformed_share)?;
             if self.report.malformed > 0 {
                 tracing::warn!(
                     input = %self.input,
@@ -537,31 +559,29 @@ impl<R: BufRead> SliReader<R> {
                         excerpt,
                     });
                 }
-                if report.non_blank_lines() >= options.early_check_after {
-                    self.check_malformed_share()?;
-                }
+                self.early_check_at_threshold()?;
                 Ok(Step::Skipped)
             }
         }
     }
 
-    /// The share only grows on malformed lines, which check it themselves; the one other
-    /// moment it must be checked is when the early-check threshold is crossed.
+    /// The early wrong-format check, made once: when the non-blank line count reaches
+    /// `early_check_after` (blank lines after it repeat the same check, with the same result).
     #[inline]
     fn early_check_at_threshold(&self) -> Result<(), SloError> {
         if self.report.non_blank_lines() == self.options.early_check_after {
-            self.check_malformed_share()?;
+            self.check_malformed_share(self.options.max_malformed_share.max(EARLY_MAX_SHARE))?;
         }
         Ok(())
     }
 
-    fn check_malformed_share(&self) -> Result<(), SloError> {
+    /// Fails when more than `max_share` of the non-blank lines read are malformed.
+    fn check_malformed_share(&self, max_share: f64) -> Result<(), SloError> {
         let report = &self.report;
         let lines = report.non_blank_lines();
         // u64 → f64 loses precision only above 2^53 lines, far beyond any log.
         #[allow(clippy::cast_precision_loss)]
-        let exceeded = report.malformed > 0
-            && report.malformed as f64 > self.options.max_malformed_share * lines as f64;
+        let exceeded = report.malformed > 0 && report.malformed as f64 > max_share * lines as f64;
         if !exceeded {
             return Ok(());
         }
@@ -575,7 +595,7 @@ impl<R: BufRead> SliReader<R> {
             input: self.input.clone(),
             malformed: report.malformed,
             lines,
-            max_share: self.options.max_malformed_share,
+            max_share,
             first_line,
             first_reason,
         })
@@ -607,7 +627,8 @@ impl<R: BufRead> std::iter::FusedIterator for SliReader<R> {}
 ///
 /// # Errors
 ///
-/// [`SloError::ReadInput`] (line 0) when the file cannot be opened.
+/// [`SloError::ReadInput`] (line 0, ``cannot open `path`: …``) when the file cannot be
+/// opened.
 pub fn open_log_file(
     path: impl AsRef<Path>,
     format: LogFormat,
@@ -864,5 +885,32 @@ mod tests {
         assert!(lenient.is_good(None, Some("canceled")));
         assert!(!lenient.is_good(None, Some("exceededCpu")));
         assert!(rule.ignore_outcomes().is_good(None, Some("exception")));
+    }
+
+    #[test]
+    fn from_status_has_no_upper_bound() {
+        // ≥ 400 bad: 000 and 099 are below, 404, 500, 600 and 999 at or above.
+        let rule = BadRequestRule::from_status(400);
+        let bad: Vec<bool> = [0, 99, 404, 500, 600, 999]
+            .into_iter()
+            .map(|status| rule.is_bad_status(status))
+            .collect();
+        assert_eq!(bad, [false, false, true, true, true, true]);
+        // ≥ 500: 404 turns good; 600 and 999 stay bad, as with the default.
+        let rule = BadRequestRule::from_status(500);
+        assert_eq!(rule, BadRequestRule::default());
+        let bad: Vec<bool> = [0, 99, 404, 500, 600, 999]
+            .into_iter()
+            .map(|status| rule.is_bad_status(status))
+            .collect();
+        assert_eq!(bad, [false, false, false, true, true, true]);
+        // Workers outcomes as the default: anything but `ok` is bad, whatever the status.
+        let rule = BadRequestRule::from_status(400);
+        assert!(rule.is_good(Some(200), Some("ok")));
+        assert!(!rule.is_good(Some(200), Some("exception")));
+        assert!(!rule.is_good(None, Some("canceled")));
+        assert!(rule.is_good(None, None));
+        // 0 makes every status bad.
+        assert!(BadRequestRule::from_status(0).is_bad_status(0));
     }
 }

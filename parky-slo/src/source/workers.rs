@@ -51,9 +51,10 @@ impl<'a> TraceEvent<'a> {
     ///
     /// # Errors
     ///
-    /// serde_json's message (it names the missing field or the column of the syntax error).
+    /// serde_json's message (it names the missing field, the wrong type or the syntax error),
+    /// without its own position (see [`json_reason`]).
     pub(crate) fn parse(line: &'a [u8]) -> Result<Self, Cow<'static, str>> {
-        let event: Self = serde_json::from_slice(line).map_err(|e| Cow::Owned(e.to_string()))?;
+        let event: Self = serde_json::from_slice(line).map_err(|e| Cow::Owned(json_reason(&e)))?;
         if event.outcome.is_none() && event.status().is_none() {
             return Err(Cow::Borrowed(
                 "neither `Outcome` nor `Event.Response.Status` is present",
@@ -65,6 +66,29 @@ impl<'a> TraceEvent<'a> {
     /// `Event.Response.Status`, when present.
     pub(crate) fn status(&self) -> Option<u16> {
         self.event.as_ref()?.response.as_ref()?.status
+    }
+}
+
+/// serde_json's message without its " at line N column M" suffix: the reader reports the
+/// file's line number itself, and serde's line is always 1 on a JSON line. The column stays as
+/// "(column M)" where it points at the problem (a syntax error or a wrong value); for a missing
+/// field it only points at the end of the object and is left out.
+///
+/// `expected i64 at line 1 column 35` → `expected i64 (column 35)`;
+/// ``missing field `EventTimestampMs` at line 1 column 16`` → ``missing field `EventTimestampMs` ``.
+fn json_reason(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    if error.line() == 0 {
+        return message;
+    }
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let Some(reason) = message.strip_suffix(&suffix) else {
+        return message;
+    };
+    if reason.starts_with("missing field") {
+        reason.to_owned()
+    } else {
+        format!("{reason} (column {})", error.column())
     }
 }
 
@@ -95,7 +119,28 @@ mod tests {
     fn refuses_lines_without_signal_or_timestamp() {
         assert!(TraceEvent::parse(br#"{"EventTimestampMs":5}"#).is_err());
         let missing = TraceEvent::parse(br#"{"Outcome":"ok"}"#).unwrap_err();
-        assert!(missing.contains("EventTimestampMs"), "{missing}");
-        assert!(TraceEvent::parse(b"not json").is_err());
+        assert_eq!(missing, "missing field `EventTimestampMs`");
+        // `n` at column 1 starts no JSON value (serde reads `n` as the start of `null`, then
+        // fails on `o` at column 2).
+        assert_eq!(
+            TraceEvent::parse(b"not json").unwrap_err(),
+            "expected ident (column 2)"
+        );
+    }
+
+    #[test]
+    fn reasons_keep_the_column_but_not_serdes_line() {
+        // `{"EventTimestampMs":"yesterday"`: `{` is column 1, the 18-character key columns
+        // 2–19, `:` column 20, the 11-character string columns 21–31; serde reports the
+        // column of the last byte it read, 31.
+        let reason =
+            TraceEvent::parse(br#"{"EventTimestampMs":"yesterday","Outcome":"ok"}"#).unwrap_err();
+        assert_eq!(
+            reason,
+            r#"invalid type: string "yesterday", expected i64 (column 31)"#
+        );
+        // A truncated line: 20 bytes, EOF after `:` at column 20.
+        let reason = TraceEvent::parse(br#"{"EventTimestampMs":"#).unwrap_err();
+        assert_eq!(reason, "EOF while parsing a value (column 20)");
     }
 }
