@@ -148,6 +148,161 @@ pub enum NotifyError {
         /// Alertmanager's wording of the problem where it has one.
         reason: String,
     },
+    /// The severity strategy configuration is invalid: an unknown time zone, a malformed time
+    /// of day, an escalation that does not escalate, a receiver the routing configuration
+    /// does not define, …
+    #[error("{path}: {reason}")]
+    InvalidStrategy {
+        /// The field, e.g. `severities.P2.quiet_hours.timezone`.
+        path: String,
+        /// What is wrong, e.g. `unknown time zone "Asia/Tokio"`.
+        reason: String,
+    },
+    /// A silence is invalid (no matchers, only matchers that match the empty string, or an
+    /// end not after its start).
+    #[error("silence {field}: {reason}")]
+    InvalidSilence {
+        /// The field of the silence: `matchers` or `ends_at`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The outbox's storage failed: the database file cannot be opened or read, is not a
+    /// SQLite database, is locked for too long, or a statement failed.
+    #[error("outbox {file}: {operation} failed: {message}")]
+    OutboxStorage {
+        /// The database file (`:memory:` or `<memory>` for in-memory stores).
+        file: String,
+        /// What the outbox was doing, e.g. `open`, `claim due entries`.
+        operation: &'static str,
+        /// The storage engine's message, e.g. `file is not a database`.
+        message: String,
+    },
+    /// A stored outbox row cannot be decoded (its message is not valid JSON, a timestamp is
+    /// out of range, …).
+    #[error("outbox {file}: corrupt row {id} in table {table}: {reason}")]
+    OutboxCorruptRow {
+        /// The database file.
+        file: String,
+        /// `outbox` or `dead_letters`.
+        table: &'static str,
+        /// The row's entry id.
+        id: i64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database was written by a newer version of the outbox schema than this build knows.
+    #[error(
+        "outbox {file}: schema version {found} is newer than the supported version {supported}"
+    )]
+    OutboxSchemaTooNew {
+        /// The database file.
+        file: String,
+        /// The file's `PRAGMA user_version`.
+        found: i64,
+        /// The newest version this build can read.
+        supported: i64,
+    },
+    /// An outbox operation named an entry that does not exist where it looked: `ack` and `fail`
+    /// look in the outbox and the dead letters, `requeue` only in the dead letters.
+    #[error("outbox {file}: no entry with id {id}")]
+    OutboxEntryNotFound {
+        /// The database file.
+        file: String,
+        /// The entry id asked for.
+        id: i64,
+    },
+    /// A Sentry alert rules file is invalid; `path` names the field, e.g. `rules[3].frequency`.
+    #[error("{path}: {reason}")]
+    InvalidSentryRule {
+        /// The field, e.g. `routing.P0[1].discord.channel_id`.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The Sentry API refused a request or could not be reached (see
+    /// [`NotifyError::is_retryable`]).
+    #[error("sentry {operation}: {source}")]
+    SentryApi {
+        /// What was being done, e.g. `create issue rule "[parky] 5xx burst"`.
+        operation: String,
+        /// The typed HTTP error (status, Sentry's `detail`, `Retry-After`).
+        source: parky_core::ApiError,
+    },
+    /// The Sentry API answered with a success status but a body that does not have the
+    /// documented shape (not JSON, a rule without `id`, …).
+    #[error("sentry {operation}: malformed response (HTTP {status}): {reason}")]
+    SentryMalformedResponse {
+        /// What was being done, e.g. `list metric rules`.
+        operation: String,
+        /// The HTTP status of the reply.
+        status: u16,
+        /// What is wrong with the body.
+        reason: String,
+    },
+    /// A receiver's service refused a delivery or could not be reached. Retryable when the
+    /// [`parky_core::ApiError`] is (timeouts, network failures, 408, 425, 429, 500, 502, 503,
+    /// 504), with the service's requested wait in [`NotifyError::retry_after`]. Never contains
+    /// a webhook URL or token.
+    #[error("receiver {receiver:?}: {source}")]
+    Delivery {
+        /// The receiver's name (`receivers[].name`).
+        receiver: String,
+        /// The typed HTTP error (status, the service's own code and message, `Retry-After`).
+        source: parky_core::ApiError,
+    },
+    /// PagerDuty refused an event as invalid (HTTP 400, `"status": "invalid event"`). Permanent.
+    #[error(
+        "receiver {receiver:?}: PagerDuty rejected the event: {message}{}",
+        list_errors(errors)
+    )]
+    InvalidEvent {
+        /// The receiver's name.
+        receiver: String,
+        /// PagerDuty's `message`, e.g. `Event object is invalid`.
+        message: String,
+        /// PagerDuty's `errors`, e.g. `Length of 'routing_key' is incorrect (should be 32 characters)`.
+        errors: Vec<String>,
+    },
+    /// A file receiver could not open or write its file (retryable: a full disk or a missing
+    /// directory can be fixed).
+    #[error("receiver {receiver:?}: {operation} {path}: {message}")]
+    ReceiverIo {
+        /// The receiver's name.
+        receiver: String,
+        /// The file, or `-` for standard output.
+        path: String,
+        /// What was being done: `open`, `write`.
+        operation: &'static str,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A receiver's own client-side rate limiter (e.g. Discord's 5 requests per 2 s per
+    /// webhook, or a wait Discord asked for) would have to wait longer than the receiver's
+    /// maximum wait: nothing was sent; retry after `retry_after`.
+    #[error("receiver {receiver:?}: rate limited on our side, next request allowed in {}s", retry_after.as_secs_f64())]
+    Throttled {
+        /// The receiver's name.
+        receiver: String,
+        /// How long until the limiter lets the next request through.
+        retry_after: std::time::Duration,
+    },
+    /// A receiver could not be set up (its HTTP client failed to initialise).
+    #[error("receiver {receiver:?}: cannot set up: {reason}")]
+    ReceiverSetup {
+        /// The receiver's name.
+        receiver: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn list_errors(errors: &[String]) -> String {
+    if errors.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", errors.join("; "))
+    }
 }
 
 fn location(line: Option<usize>, column: Option<usize>) -> String {
@@ -175,6 +330,19 @@ impl NotifyError {
     pub fn path(&self) -> Option<&str> {
         match self {
             NotifyError::Yaml { .. } | NotifyError::NoRoute => None,
+            NotifyError::OutboxStorage { .. }
+            | NotifyError::OutboxCorruptRow { .. }
+            | NotifyError::OutboxSchemaTooNew { .. }
+            | NotifyError::OutboxEntryNotFound { .. } => None,
+            NotifyError::InvalidSilence { .. } => None,
+            NotifyError::InvalidStrategy { path, .. } => Some(path),
+            NotifyError::InvalidSentryRule { path, .. } => Some(path),
+            NotifyError::SentryApi { .. } | NotifyError::SentryMalformedResponse { .. } => None,
+            NotifyError::Delivery { .. }
+            | NotifyError::InvalidEvent { .. }
+            | NotifyError::ReceiverIo { .. }
+            | NotifyError::Throttled { .. }
+            | NotifyError::ReceiverSetup { .. } => None,
             NotifyError::RootRouteWithoutReceiver { path }
             | NotifyError::RootRouteHasMatchers { path }
             | NotifyError::RootRouteContinue { path }
@@ -191,5 +359,42 @@ impl NotifyError {
             | NotifyError::InvalidDuration { path, .. }
             | NotifyError::InvalidTimeInterval { path, .. } => Some(path),
         }
+    }
+}
+
+impl NotifyError {
+    /// Whether repeating the same operation later can succeed: `true` for Sentry API and
+    /// receiver delivery errors that [`parky_core::ApiError::is_retryable`] calls retryable
+    /// (timeouts, network failures, 408, 425, 429, 500, 502, 503, 504), for a file
+    /// receiver's I/O errors and for client-side throttling. Configuration errors and refused events never are.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NotifyError::SentryApi { source, .. } => source.is_retryable(),
+            NotifyError::Delivery { source, .. } => source.is_retryable(),
+            NotifyError::ReceiverIo { .. } | NotifyError::Throttled { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// How long the service asked to wait before retrying (`Retry-After`, Discord's
+    /// `retry_after`), if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            NotifyError::SentryApi { source, .. } | NotifyError::Delivery { source, .. } => {
+                source.retry_after()
+            }
+            NotifyError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+impl parky_core::Retryable for NotifyError {
+    fn is_retryable(&self) -> bool {
+        NotifyError::is_retryable(self)
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        NotifyError::retry_after(self)
     }
 }

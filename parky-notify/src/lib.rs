@@ -115,7 +115,11 @@ pub mod config;
 pub mod error;
 pub mod message;
 pub mod model;
+pub mod outbox;
+pub mod pipeline;
 pub mod policy;
+pub mod receiver;
+pub mod sentry;
 pub mod severity;
 
 pub use config::AlertmanagerConfig;

@@ -8,6 +8,7 @@
 pub mod inhibit;
 pub mod matcher;
 pub mod route;
+pub mod strategy;
 pub mod time_interval;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
