@@ -18,8 +18,86 @@ pub(crate) enum Command {
     /// Service level objectives: reports from access logs and alert window tables.
     #[command(subcommand)]
     Slo(SloCommand),
+    /// Notifications: Alertmanager-compatible routing, the durable outbox, Sentry alert rules.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Tell the ops cycle end to end on a seeded, simulated service (no network, no account).
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NotifyCommand {
+    /// Show which receivers an alert with these labels goes to (like `amtool config routes
+    /// test`).
+    Route(RouteArgs),
+    /// Inspect or re-queue the durable outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Sync alert rules as code to Sentry: create missing, update changed, report extra.
+    SentrySync(SentrySyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RouteArgs {
+    /// The routing configuration, in Alertmanager's format.
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// Also print each matched route's path, group key and timers.
+    #[arg(long)]
+    pub(crate) verbose: bool,
+    /// The alert's labels, as `name=value`.
+    #[arg(value_name = "LABEL=VALUE", value_parser = parse_label)]
+    pub(crate) labels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OutboxCommand {
+    /// List pending notifications and dead letters.
+    List(OutboxListArgs),
+    /// Put dead letters back in the queue.
+    Retry(OutboxRetryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutboxListArgs {
+    /// The SQLite outbox file.
+    #[arg(long)]
+    pub(crate) outbox: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutboxRetryArgs {
+    /// The SQLite outbox file.
+    #[arg(long)]
+    pub(crate) outbox: PathBuf,
+    /// The dead letter to re-queue (see `outbox list`).
+    #[arg(long, conflicts_with = "all", required_unless_present = "all")]
+    pub(crate) id: Option<i64>,
+    /// Re-queue every dead letter.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SentrySyncArgs {
+    /// The alert rules file (YAML; see parky-notify/examples/sentry-rules.yaml).
+    #[arg(long)]
+    pub(crate) rules: PathBuf,
+    /// Only print the plan; change nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Also delete managed rules that the file no longer has.
+    #[arg(long)]
+    pub(crate) delete_extra: bool,
+    /// Sentry's base URL (self-hosted Sentry, or a region such as https://de.sentry.io).
+    #[arg(long, default_value = "https://sentry.io")]
+    pub(crate) base_url: String,
+    /// Output format of the plan.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +201,18 @@ pub(crate) struct DemoArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = DemoOutput::Text)]
     pub(crate) output: DemoOutput,
+    /// Where the demo's file receivers write their notifications (notifications.jsonl).
+    /// Default: `parky-demo` in the system's temporary directory.
+    #[arg(long)]
+    pub(crate) out_dir: Option<std::path::PathBuf>,
+}
+
+/// `name=value` (the value may be empty or contain `=`).
+pub(crate) fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not a label such as severity=page")),
+    }
 }
 
 /// `99.9` or `99.9%` → 0.999; must lie strictly between 0 and 100.

@@ -22,9 +22,31 @@ pub(crate) enum CliError {
         /// What was read instead.
         detail: String,
     },
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A configuration file was refused.
+    #[error("{}: {source}", path.display())]
+    Config {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, with the field's path inside the file.
+        source: parky_notify::NotifyError,
+    },
     /// The SLO library refused the input.
     #[error(transparent)]
     Slo(SloError),
+    /// The notification library refused the input or could not deliver.
+    #[error(transparent)]
+    Notify(#[from] parky_notify::NotifyError),
+    /// A retry or backoff setting was refused.
+    #[error(transparent)]
+    Core(#[from] parky_core::CoreError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),

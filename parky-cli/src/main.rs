@@ -7,12 +7,24 @@
 mod args;
 mod demo;
 mod error;
+mod notify;
 mod render;
 mod slo;
 
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+
+/// A single-threaded tokio runtime for the commands that talk HTTP.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, error::CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| error::CliError::Io {
+            path: std::path::PathBuf::from("<tokio runtime>"),
+            source,
+        })
+}
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -28,6 +40,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         args::Command::Slo(args::SloCommand::Report(report)) => slo::report(&report, &mut out),
         args::Command::Slo(args::SloCommand::Windows(windows)) => slo::windows(&windows, &mut out),
+        args::Command::Notify(args::NotifyCommand::Route(a)) => notify::route(&a, &mut out),
+        args::Command::Notify(args::NotifyCommand::Outbox(args::OutboxCommand::List(a))) => {
+            notify::outbox_list(&a, &mut out)
+        }
+        args::Command::Notify(args::NotifyCommand::Outbox(args::OutboxCommand::Retry(a))) => {
+            notify::outbox_retry(&a, &mut out)
+        }
+        args::Command::Notify(args::NotifyCommand::SentrySync(a)) => {
+            notify::sentry_sync(&a, &mut out)
+        }
         args::Command::Demo(demo) => demo::run(&demo, &mut out),
     };
     match result {

@@ -4,6 +4,7 @@
 //! Stage 1 (parky-slo): a week of traffic with a fast incident and a slow burn streams into the
 //! burn-rate evaluator, which pages on the first and opens a ticket for the second.
 
+mod notify;
 mod traffic;
 
 use std::io::Write;
@@ -80,6 +81,8 @@ pub(crate) struct Demo {
     pub(crate) seed: u64,
     /// Stage 1: error budget and burn-rate alerts.
     pub(crate) slo: SloStage,
+    /// Stage 2: the alerts routed by severity and delivered.
+    pub(crate) notify: notify::NotifyStage,
 }
 
 fn minute_time(scenario: &Scenario, minute: i64) -> DateTime<Utc> {
@@ -113,18 +116,22 @@ pub(crate) fn slo_stage(scenario: &Scenario, seed: u64) -> Result<SloStage, CliE
     })
 }
 
-/// Runs every stage.
-pub(crate) fn build(seed: u64) -> Result<Demo, CliError> {
+/// Runs every stage; the file receivers write into `out_dir`.
+pub(crate) fn build(seed: u64, out_dir: &std::path::Path) -> Result<Demo, CliError> {
     let scenario = scenario();
-    Ok(Demo {
-        seed,
-        slo: slo_stage(&scenario, seed)?,
-    })
+    let slo = slo_stage(&scenario, seed)?;
+    let end = minute_time(&scenario, scenario.minutes);
+    let notify = notify::notify_stage(&slo.timeline, end, out_dir)?;
+    Ok(Demo { seed, slo, notify })
 }
 
 /// `parky demo`.
 pub(crate) fn run(args: &DemoArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let demo = build(args.seed)?;
+    let out_dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("parky-demo"));
+    let demo = build(args.seed, &out_dir)?;
     match args.output {
         DemoOutput::Json => {
             serde_json::to_writer_pretty(&mut *out, &demo)?;
@@ -169,6 +176,41 @@ fn text(demo: &Demo) -> String {
         render::percent(s.budget_consumed, 1),
         duration_label(s.objective.period()),
         render::percent(s.budget_remaining, 1)
+    ));
+
+    let n = &demo.notify;
+    out.push_str(
+        "\n2. Alerts routed by severity: Alertmanager-style routing, P0-P3 strategy \
+         (page -> P0 @here, ticket -> P2 in Tokyo working hours), durable outbox\n",
+    );
+    let mut table = render::Table::new(&[
+        "released", "in Tokyo", "receiver", "severity", "status", "title",
+    ]);
+    for m in &n.sent {
+        let mut title = m.title.clone();
+        if !m.mentions.is_empty() {
+            title = format!("{} {title}", m.mentions.join(" "));
+        }
+        table.row(vec![
+            render::time(m.at),
+            m.at.with_timezone(&chrono_tz::Asia::Tokyo)
+                .format("%a %H:%M")
+                .to_string(),
+            m.receiver.clone(),
+            m.severity.to_string(),
+            match m.status {
+                parky_notify::MessageStatus::Firing => "firing".to_owned(),
+                parky_notify::MessageStatus::Resolved => "resolved".to_owned(),
+            },
+            title,
+        ]);
+    }
+    out.push_str(&table.text("     "));
+    out.push_str(&format!(
+        "   outbox    {} delivered, {} pending -> {}\n",
+        n.delivered,
+        n.pending,
+        n.file.display()
     ));
     out
 }

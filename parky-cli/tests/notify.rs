@@ -1,0 +1,268 @@
+//! End-to-end tests of `parky notify …` and the demo's notification stage.
+
+use std::process::{Command, Output};
+
+use chrono::{TimeZone, Utc};
+use parky_notify::outbox::{Next, Outbox, SqliteOutbox};
+use parky_notify::{Message, MessageStatus, Severity};
+use serde_json::Value;
+
+fn parky(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parky"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("SENTRY_AUTH_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the parky binary built by cargo runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "parky failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8")
+}
+
+const ROUTES: &str = r#"
+route:
+  receiver: team
+  group_by: [alertname]
+  routes:
+    - matchers: ['severity=~"page|critical"']
+      receiver: oncall
+      continue: true
+    - matchers: ['service="db"']
+      receiver: dba
+receivers:
+  - name: team
+  - name: oncall
+  - name: dba
+"#;
+
+#[test]
+fn route_prints_receivers_like_amtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(&config, ROUTES).unwrap();
+    let config = config.to_str().unwrap();
+    // severity=page matches the first child, which continues; service=db matches the second:
+    // both receivers, in tree order (amtool prints `oncall,dba` for this config too).
+    let out = parky(
+        &[
+            "notify",
+            "route",
+            "--config",
+            config,
+            "severity=page",
+            "service=db",
+        ],
+        &[],
+    );
+    assert_eq!(stdout(&out), "oncall,dba\n");
+    // No child matches: the root's receiver.
+    let out = parky(&["notify", "route", "--config", config, "service=web"], &[]);
+    assert_eq!(stdout(&out), "team\n");
+
+    // A config error names the file and the field.
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "route:\n  receiver: nope\nreceivers: [{name: x}]\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.yml");
+    let out = parky(
+        &["notify", "route", "--config", bad.to_str().unwrap(), "a=b"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yml") && err.contains("route.receiver"),
+        "{err}"
+    );
+}
+
+fn message(n: u64) -> Message {
+    Message {
+        receiver: "discord".to_owned(),
+        dedup_key: "grp".to_owned(),
+        sequence: n,
+        severity: Severity::P1,
+        status: MessageStatus::Firing,
+        title: format!("alert {n}"),
+        summary: String::new(),
+        fields: Vec::new(),
+        mentions: Vec::new(),
+        url: None,
+        source: "test".to_owned(),
+        timestamp: Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(),
+    }
+}
+
+#[test]
+fn outbox_lists_and_requeues_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+    {
+        let outbox = SqliteOutbox::open(&path).unwrap();
+        outbox
+            .enqueue_batch(&[message(1), message(2)], now)
+            .unwrap();
+        let claims = outbox
+            .claim_due(now, std::time::Duration::from_secs(60), 1)
+            .unwrap();
+        let next = Next::DeadLetter {
+            reason: "the error is not retryable".to_owned(),
+        };
+        outbox
+            .fail(&claims[0].lease, "HTTP 404 Unknown Webhook", &next, now)
+            .unwrap();
+    }
+    let path_s = path.to_str().unwrap();
+    let out = parky(
+        &[
+            "notify", "outbox", "list", "--outbox", path_s, "--output", "json",
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["pending"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["dead_letters"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["dead_letters"][0]["title"], "alert 1");
+    assert_eq!(
+        doc["dead_letters"][0]["last_error"],
+        "HTTP 404 Unknown Webhook"
+    );
+    let text = stdout(&parky(
+        &["notify", "outbox", "list", "--outbox", path_s],
+        &[],
+    ));
+    assert!(text.contains("1 pending, 1 dead letters"), "{text}");
+
+    let out = parky(
+        &["notify", "outbox", "retry", "--outbox", path_s, "--all"],
+        &[],
+    );
+    assert_eq!(stdout(&out), "re-queued 1 dead letters\n");
+    let outbox = SqliteOutbox::open(&path).unwrap();
+    assert_eq!(outbox.pending().unwrap().len(), 2);
+    assert!(outbox.dead_letters().unwrap().is_empty());
+
+    // A missing file is an error naming it, not a new empty outbox.
+    let out = parky(
+        &[
+            "notify",
+            "outbox",
+            "list",
+            "--outbox",
+            "/nonexistent/o.sqlite",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/o.sqlite"));
+}
+
+#[test]
+fn sentry_sync_dry_run_plans_the_handbook_rules_without_writing() {
+    let mut server = mockito::Server::new();
+    // Sentry answers an empty first page for both listings (documented: a JSON array, and a
+    // Link header whose next has results="false").
+    let link = "<https://sentry.io/api/0/x/?&cursor=0:0:1>; rel=\"previous\"; results=\"false\"; cursor=\"0:0:1\", <https://sentry.io/api/0/x/?&cursor=0:100:0>; rel=\"next\"; results=\"false\"; cursor=\"0:100:0\"";
+    let issue = server
+        .mock("GET", "/api/0/projects/parky/api/rules/")
+        .match_header("authorization", "Bearer sntrys_test_token")
+        .with_status(200)
+        .with_header("content-type", "application/json")
+        .with_header("link", link)
+        .with_body("[]")
+        .expect_at_least(1)
+        .create();
+    let metric = server
+        .mock("GET", "/api/0/organizations/parky/alert-rules/")
+        .match_header("authorization", "Bearer sntrys_test_token")
+        .with_status(200)
+        .with_header("content-type", "application/json")
+        .with_header("link", link)
+        .with_body("[]")
+        .expect(1)
+        .create();
+    let writes = server
+        .mock("POST", mockito::Matcher::Any)
+        .expect(0)
+        .create();
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../parky-notify/examples/sentry-rules.yaml"
+    );
+    let out = parky(
+        &[
+            "notify",
+            "sentry-sync",
+            "--rules",
+            rules,
+            "--dry-run",
+            "--base-url",
+            &server.url(),
+            "--output",
+            "json",
+        ],
+        &[("SENTRY_AUTH_TOKEN", "sntrys_test_token")],
+    );
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    // The handbook file holds 12 rules; Sentry has none, so all 12 are to be created.
+    let steps = plan["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 12, "{plan}");
+    issue.assert();
+    metric.assert();
+    writes.assert();
+
+    // Without a token: a clear error naming the variable.
+    let out = parky(
+        &["notify", "sentry-sync", "--rules", rules, "--dry-run"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SENTRY_AUTH_TOKEN"));
+}
+
+#[test]
+fn demo_routes_the_slo_alerts_by_severity_into_the_file_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = parky(
+        &[
+            "demo",
+            "--output",
+            "json",
+            "--out-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let sent = doc["notify"]["sent"].as_array().unwrap();
+    // The page fired at the 14:06 boundary; group_wait 30 s → released 14:06:30 to the
+    // on-call (the `severity="page"` route) with the P0 mention.
+    assert_eq!(sent[0]["at"], "2026-10-27T14:06:30Z");
+    assert_eq!(sent[0]["receiver"], "oncall");
+    assert_eq!(sent[0]["severity"], "P0");
+    assert_eq!(sent[0]["mentions"][0], "@here");
+    // Resolved at 14:15; the group flushes every 5 min from 14:06:30, so 14:16:30.
+    assert_eq!(sent[1]["at"], "2026-10-27T14:16:30Z");
+    assert_eq!(sent[1]["status"], "resolved");
+    // The ticket fired Thu 29 Oct 13:42 UTC = 22:42 in Tokyo, outside 09:00-18:00: held
+    // until Friday 09:00 JST = 00:00 UTC on the 30th, for the team.
+    assert_eq!(sent[2]["at"], "2026-10-30T00:00:00Z");
+    assert_eq!(sent[2]["receiver"], "team");
+    assert_eq!(sent[2]["severity"], "P2");
+    // Everything went through the outbox into the file, one JSON line per message.
+    assert_eq!(doc["notify"]["pending"], 0);
+    assert_eq!(doc["notify"]["delivered"].as_u64(), Some(sent.len() as u64));
+    let lines = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), sent.len());
+}
