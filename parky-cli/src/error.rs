@@ -35,15 +35,16 @@ pub(crate) enum CliError {
     Config {
         /// The file.
         path: std::path::PathBuf,
-        /// What is wrong, with the field's path inside the file.
-        source: parky_notify::NotifyError,
+        /// What is wrong, with the field's path inside the file (boxed: the error is large).
+        source: Box<parky_notify::NotifyError>,
     },
     /// The SLO library refused the input.
     #[error(transparent)]
     Slo(SloError),
-    /// The notification library refused the input or could not deliver.
+    /// The notification library refused the input or could not deliver (boxed: the error is
+    /// large).
     #[error(transparent)]
-    Notify(#[from] parky_notify::NotifyError),
+    Notify(Box<parky_notify::NotifyError>),
     /// A retry or backoff setting was refused.
     #[error(transparent)]
     Core(#[from] parky_core::CoreError),
@@ -83,6 +84,12 @@ impl From<SloError> for CliError {
             }
         }
         CliError::Slo(err)
+    }
+}
+
+impl From<parky_notify::NotifyError> for CliError {
+    fn from(err: parky_notify::NotifyError) -> Self {
+        CliError::Notify(Box::new(err))
     }
 }
 

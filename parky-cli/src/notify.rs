@@ -27,7 +27,7 @@ fn read_text(path: &Path) -> Result<String, CliError> {
 pub(crate) fn load_policy(path: &Path) -> Result<NotifyPolicy, CliError> {
     NotifyPolicy::from_yaml(&read_text(path)?).map_err(|source| CliError::Config {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 

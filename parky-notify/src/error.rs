@@ -287,6 +287,33 @@ pub enum NotifyError {
         /// How long until the limiter lets the next request through.
         retry_after: std::time::Duration,
     },
+    /// A receiver's integration block (`discord_configs`, `webhook_configs`, …) cannot be
+    /// turned into a notifier: an unknown field, a missing or doubled URL or key, a secret
+    /// file that cannot be read. Never contains the URL, key or file content.
+    #[error("{path}: {reason}")]
+    InvalidReceiverConfig {
+        /// The field, e.g. `receivers[2].discord_configs[0].webhook_url`.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An alert payload received over HTTP does not have the documented shape.
+    #[error("{field}: {reason}")]
+    InvalidPayload {
+        /// The JSON path of the offending field, e.g. `alerts[0].startsAt` (`$` for the
+        /// whole body).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The alert intake server failed (binding, accepting or serving connections).
+    #[error("server: {operation} failed: {message}")]
+    Server {
+        /// What was being done, e.g. `serve`.
+        operation: &'static str,
+        /// The operating system's or HTTP library's message.
+        message: String,
+    },
     /// A receiver could not be set up (its HTTP client failed to initialise).
     #[error("receiver {receiver:?}: cannot set up: {reason}")]
     ReceiverSetup {
@@ -336,6 +363,8 @@ impl NotifyError {
             | NotifyError::OutboxEntryNotFound { .. } => None,
             NotifyError::InvalidSilence { .. } => None,
             NotifyError::InvalidStrategy { path, .. } => Some(path),
+            NotifyError::InvalidReceiverConfig { path, .. } => Some(path),
+            NotifyError::InvalidPayload { .. } | NotifyError::Server { .. } => None,
             NotifyError::InvalidSentryRule { path, .. } => Some(path),
             NotifyError::SentryApi { .. } | NotifyError::SentryMalformedResponse { .. } => None,
             NotifyError::Delivery { .. }
