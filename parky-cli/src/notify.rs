@@ -180,7 +180,7 @@ pub(crate) fn sentry_sync(args: &SentrySyncArgs, out: &mut impl Write) -> Result
     let rules =
         RuleSet::from_yaml(&read_text(&args.rules)?).map_err(|source| CliError::Config {
             path: args.rules.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let token = std::env::var(SENTRY_TOKEN_VAR);
     let token = token.ok().filter(|t| !t.is_empty()).ok_or(CliError::Flag {
