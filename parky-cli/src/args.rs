@@ -92,7 +92,7 @@ pub(crate) struct SentrySyncArgs {
     /// Also delete managed rules that the file no longer has.
     #[arg(long)]
     pub(crate) delete_extra: bool,
-    /// Sentry's base URL (self-hosted Sentry, or a region such as https://de.sentry.io).
+    /// Sentry's base URL (self-hosted Sentry, or a region such as `https://de.sentry.io`).
     #[arg(long, default_value = "https://sentry.io")]
     pub(crate) base_url: String,
     /// Output format of the plan.
