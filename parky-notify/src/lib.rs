@@ -120,7 +120,11 @@ pub mod pipeline;
 pub mod policy;
 pub mod receiver;
 pub mod sentry;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod severity;
+#[cfg(all(feature = "http", feature = "file"))]
+pub mod wiring;
 
 pub use config::AlertmanagerConfig;
 pub use error::NotifyError;
