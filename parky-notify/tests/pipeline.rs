@@ -107,6 +107,24 @@ fn group_wait_then_group_interval_batching() {
 }
 
 #[test]
+fn alerts_received_at_one_instant_go_out_together() {
+    // One Alertmanager webhook payload carries two alerts of a new group that started long
+    // before (so the group flushes at once, without group_wait). Both are received at
+    // 10:00:00; the flush due at 10:00:00 waits for the tick, so one message holds both.
+    let mut p = pipeline(SIMPLE, "");
+    let started = utc(2024, 6, 3, 9, 0, 0);
+    let a = alert("HighLatency", "a", "warning", started);
+    let b = alert("HighLatency", "b", "warning", started);
+    p.receive(a.clone(), t0());
+    p.receive(b.clone(), t0());
+    assert_eq!(p.next_wakeup(), Some(t0()));
+    let out = p.tick(t0());
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].title, "[P2] [FIRING:2] HighLatency");
+    assert_eq!(out[0].summary, format!("{}\n{}", line(&a), line(&b)));
+}
+
+#[test]
 fn repeat_interval_is_strict_and_counted_in_group_intervals() {
     let routing = SIMPLE.replace("repeat_interval: 4h", "repeat_interval: 1h");
     let clock = ManualClock::new(t0());

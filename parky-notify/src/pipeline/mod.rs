@@ -261,7 +261,10 @@ impl Pipeline {
     /// Takes in an alert received at `now` (first processing everything due before `now`).
     /// A `now` earlier than an instant already processed counts as that instant.
     pub fn receive(&mut self, alert: TimedAlert, now: DateTime<Utc>) {
-        let now = self.advance_to(now);
+        // Only what is due strictly before `now`: a flush due at `now` waits for the next
+        // tick, so that several alerts received at the same instant (one webhook payload)
+        // go out together.
+        let now = self.advance(now, false);
         let mut alert = alert;
         alert.ends_at = Some(
             alert
@@ -350,10 +353,15 @@ impl Pipeline {
     // -----------------------------------------------------------------------------------
 
     fn advance_to(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.advance(now, true)
+    }
+
+    /// Processes the events due before `now` (and at `now` when `inclusive`), in time order.
+    fn advance(&mut self, now: DateTime<Utc>, inclusive: bool) -> DateTime<Utc> {
         let now = self.now.map_or(now, |n| n.max(now));
         let mut last: Option<DateTime<Utc>> = None;
         while let Some(t) = self.next_event() {
-            if t > now {
+            if t > now || (!inclusive && t == now) {
                 break;
             }
             let t = self.now.map_or(t, |n| n.max(t));
