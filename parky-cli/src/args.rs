@@ -30,6 +30,10 @@ pub(crate) enum NotifyCommand {
     /// Show which receivers an alert with these labels goes to (like `amtool config routes
     /// test`).
     Route(RouteArgs),
+    /// Send one notification now through the durable outbox.
+    Send(SendArgs),
+    /// Receive alerts over HTTP (Alertmanager webhooks, generic JSON) and deliver them.
+    Serve(ServeArgs),
     /// Inspect or re-queue the durable outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -48,6 +52,57 @@ pub(crate) struct RouteArgs {
     /// The alert's labels, as `name=value`.
     #[arg(value_name = "LABEL=VALUE", value_parser = parse_label)]
     pub(crate) labels: Vec<(String, String)>,
+}
+
+/// The configuration files shared by `notify send` and `notify serve`.
+#[derive(Debug, Args)]
+pub(crate) struct NotifyConfigArgs {
+    /// Routing and receivers, in Alertmanager's format (`discord_configs`, `slack_configs`,
+    /// `pagerduty_configs`, `webhook_configs`, and Parky's `file_configs`).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+    /// The P0-P3 severity strategy (YAML); without it every alert follows the routing tree
+    /// only.
+    #[arg(long)]
+    pub(crate) strategy: Option<PathBuf>,
+    /// The SQLite outbox: notifications are written here before delivery and stay until a
+    /// receiver accepts them.
+    #[arg(long, default_value = "parky-outbox.sqlite")]
+    pub(crate) outbox: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    pub(crate) files: NotifyConfigArgs,
+    /// Severity: P0, P1, P2 or P3.
+    #[arg(long, value_parser = parse_severity)]
+    pub(crate) severity: parky_notify::Severity,
+    /// One-line title.
+    #[arg(long)]
+    pub(crate) title: String,
+    /// Longer text.
+    #[arg(long, default_value = "")]
+    pub(crate) summary: String,
+    /// A detail shown with the message, as `name=value` (repeatable).
+    #[arg(long = "field", value_name = "NAME=VALUE", value_parser = parse_label)]
+    pub(crate) fields: Vec<(String, String)>,
+    /// A link for more (runbook, dashboard).
+    #[arg(long)]
+    pub(crate) url: Option<String>,
+    /// Send to this receiver (repeatable); default: where the routing tree and the strategy
+    /// send an alert with these fields as labels.
+    #[arg(long = "receiver")]
+    pub(crate) receivers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) files: NotifyConfigArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9095")]
+    pub(crate) listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +260,12 @@ pub(crate) struct DemoArgs {
     /// Default: `parky-demo` in the system's temporary directory.
     #[arg(long)]
     pub(crate) out_dir: Option<std::path::PathBuf>,
+}
+
+/// `P0`…`P3`, any case.
+pub(crate) fn parse_severity(text: &str) -> Result<parky_notify::Severity, String> {
+    text.parse()
+        .map_err(|e: parky_notify::severity::UnknownSeverity| e.to_string())
 }
 
 /// `name=value` (the value may be empty or contain `=`).

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         args::Command::Slo(args::SloCommand::Report(report)) => slo::report(&report, &mut out),
         args::Command::Slo(args::SloCommand::Windows(windows)) => slo::windows(&windows, &mut out),
         args::Command::Notify(args::NotifyCommand::Route(a)) => notify::route(&a, &mut out),
+        args::Command::Notify(args::NotifyCommand::Send(a)) => notify::send(&a, &mut out),
+        args::Command::Notify(args::NotifyCommand::Serve(a)) => notify::serve(&a),
         args::Command::Notify(args::NotifyCommand::Outbox(args::OutboxCommand::List(a))) => {
             notify::outbox_list(&a, &mut out)
         }

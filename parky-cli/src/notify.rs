@@ -1,15 +1,29 @@
 //! `parky notify …`: routing checks, the durable outbox, Sentry alert rules as code.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use parky_notify::outbox::{EntryId, Outbox, SqliteOutbox};
+use parky_core::{Backoff, Clock, Jitter, RetryPolicy, SystemClock};
+use parky_notify::outbox::{deliver_due, DeliveryPolicy, EntryId, Outbox, SqliteOutbox};
+use parky_notify::pipeline::Pipeline;
+use parky_notify::policy::strategy::SeverityStrategy;
+use parky_notify::receiver::Notifier;
 use parky_notify::sentry::{apply, plan_sync, ApplyOptions, RuleSet, SentryClient};
-use parky_notify::{labels_from, NotifyPolicy};
+use parky_notify::server::{serve as serve_http, Service};
+use parky_notify::wiring::notifiers_from_policy;
+use parky_notify::{labels_from, Field, Message, MessageStatus, NotifyPolicy};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::SeedableRng;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::args::{OutboxListArgs, OutboxRetryArgs, Output, RouteArgs, SentrySyncArgs};
+use crate::args::{
+    NotifyConfigArgs, OutboxListArgs, OutboxRetryArgs, Output, RouteArgs, SendArgs, SentrySyncArgs,
+    ServeArgs,
+};
 use crate::error::CliError;
 use crate::render::{self, Table};
 
@@ -60,6 +74,202 @@ pub(crate) fn route(args: &RouteArgs, out: &mut impl Write) -> Result<(), CliErr
         out.write_all(table.text("").as_bytes())?;
     }
     Ok(())
+}
+
+/// The routing policy, strategy and notifiers of `notify send` / `notify serve`.
+struct NotifySetup {
+    policy: NotifyPolicy,
+    strategy: SeverityStrategy,
+    notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+    outbox: SqliteOutbox,
+}
+
+fn setup(files: &NotifyConfigArgs) -> Result<NotifySetup, CliError> {
+    let policy = load_policy(&files.config)?;
+    let strategy = match &files.strategy {
+        Some(path) => {
+            SeverityStrategy::from_yaml(&read_text(path)?).map_err(|source| CliError::Config {
+                path: path.clone(),
+                source: Box::new(source),
+            })?
+        }
+        None => SeverityStrategy::default(),
+    };
+    let base_dir = files
+        .config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let notifiers =
+        notifiers_from_policy(&policy, &base_dir).map_err(|source| CliError::Config {
+            path: files.config.clone(),
+            source: Box::new(source),
+        })?;
+    let outbox = SqliteOutbox::open(&files.outbox)?;
+    Ok(NotifySetup {
+        policy,
+        strategy,
+        notifiers,
+        outbox,
+    })
+}
+
+/// Retries: 8 attempts, full jitter from 1 s to 5 min, never waiting more than an hour for a
+/// receiver's Retry-After.
+fn delivery_policy() -> Result<DeliveryPolicy, CliError> {
+    let backoff = Backoff::new(
+        Duration::from_secs(1),
+        Duration::from_secs(300),
+        Jitter::Full,
+    )?;
+    Ok(DeliveryPolicy::new(RetryPolicy::new(
+        8,
+        backoff,
+        Duration::from_secs(3_600),
+    )?))
+}
+
+/// `parky notify send`.
+pub(crate) fn send(args: &SendArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let setup = setup(&args.files)?;
+    let now = SystemClock.now();
+    let mut labels = labels_from(args.fields.iter().cloned());
+    labels.insert("alertname".to_owned(), args.title.clone());
+    labels.insert("severity".to_owned(), args.severity.to_string());
+    let mut receivers = args.receivers.clone();
+    if receivers.is_empty() {
+        receivers = setup
+            .policy
+            .receivers_for(&labels)
+            .into_iter()
+            .chain(setup.strategy.rule(args.severity).receivers.iter().cloned())
+            .collect();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    receivers.retain(|r| seen.insert(r.clone()));
+    for receiver in &receivers {
+        if !setup.notifiers.contains_key(receiver) {
+            return Err(CliError::Flag {
+                flag: "--receiver",
+                reason: format!(
+                    "`{receiver}` is not a receiver of {}",
+                    args.files.config.display()
+                ),
+            });
+        }
+    }
+    // One message per receiver; the sequence (the send time in µs) tells sends apart.
+    let sequence = u64::try_from(now.timestamp_micros()).unwrap_or(0);
+    let messages: Vec<Message> = receivers
+        .iter()
+        .map(|receiver| Message {
+            receiver: receiver.clone(),
+            dedup_key: format!("send|{}|{receiver}", args.title),
+            sequence,
+            severity: args.severity,
+            status: MessageStatus::Firing,
+            title: format!("[{}] {}", args.severity, args.title),
+            summary: args.summary.clone(),
+            fields: args
+                .fields
+                .iter()
+                .map(|(name, value)| Field {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            mentions: setup.strategy.rule(args.severity).mentions.clone(),
+            url: args.url.clone(),
+            source: "parky notify send".to_owned(),
+            timestamp: now,
+        })
+        .collect();
+    setup.outbox.enqueue_batch(&messages, now)?;
+    let policy = delivery_policy()?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(sequence);
+    let report = crate::runtime()?.block_on(deliver_due(
+        &setup.outbox,
+        &SystemClock,
+        &setup.notifiers,
+        &policy,
+        &mut rng,
+    ))?;
+    writeln!(
+        out,
+        "{} to {}: {} delivered, {} to retry, {} dead letters (outbox {})",
+        args.severity,
+        receivers.join(", "),
+        report.delivered,
+        report.retried,
+        report.dead_lettered,
+        args.files.outbox.display()
+    )?;
+    if report.retried > 0 || report.dead_lettered > 0 {
+        writeln!(
+            out,
+            "kept in the outbox: `parky notify outbox list --outbox {}` shows why; \
+             `parky notify serve` delivers what is due",
+            args.files.outbox.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// `parky notify serve`: runs until Ctrl-C (or SIGTERM).
+pub(crate) fn serve(args: &ServeArgs) -> Result<(), CliError> {
+    let setup = setup(&args.files)?;
+    let pipeline =
+        Pipeline::new(setup.policy, setup.strategy).map_err(|source| CliError::Config {
+            path: args.files.strategy.clone().unwrap_or_default(),
+            source: Box::new(source),
+        })?;
+    let service = Arc::new(Service::new(
+        pipeline,
+        Arc::new(setup.outbox),
+        setup.notifiers,
+        Arc::new(SystemClock),
+        delivery_policy()?,
+    ));
+    let runtime = crate::runtime()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|source| CliError::Flag {
+                flag: "--listen",
+                reason: format!("cannot listen on {}: {source}", args.listen),
+            })?;
+        eprintln!(
+            "parky: receiving alerts on http://{} (POST /api/v1/alertmanager, /api/v1/alerts); Ctrl-C stops",
+            listener.local_addr().unwrap_or(args.listen)
+        );
+        serve_http(listener, service, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        // Without a signal handler we can only run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 fn open_outbox(path: &Path) -> Result<SqliteOutbox, CliError> {

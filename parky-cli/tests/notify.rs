@@ -266,3 +266,196 @@ fn demo_routes_the_slo_alerts_by_severity_into_the_file_receiver() {
     let lines = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), sent.len());
 }
+
+const RECEIVERS: &str = r#"
+route:
+  receiver: log
+  group_wait: 0s
+  routes:
+    - matchers: ['severity="P0"']
+      receiver: oncall
+receivers:
+  - name: log
+    file_configs: [{path: out.jsonl}]
+  - name: oncall
+    discord_configs: [{webhook_url: "http://127.0.0.1:1/api/webhooks/123/SECRET_TOKEN_XYZ"}]
+"#;
+
+#[test]
+fn send_delivers_or_keeps_the_message_and_never_prints_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("am.yml");
+    std::fs::write(&config, RECEIVERS).unwrap();
+    let outbox = dir.path().join("outbox.sqlite");
+    let (config, outbox) = (config.to_str().unwrap(), outbox.to_str().unwrap());
+    // P2 routes to the root receiver `log`, a file receiver next to the config.
+    let out = parky(
+        &[
+            "notify",
+            "send",
+            "--config",
+            config,
+            "--outbox",
+            outbox,
+            "--severity",
+            "P2",
+            "--title",
+            "Disk 90%",
+            "--field",
+            "host=db1",
+        ],
+        &[],
+    );
+    assert_eq!(
+        stdout(&out),
+        format!("P2 to log: 1 delivered, 0 to retry, 0 dead letters (outbox {outbox})\n")
+    );
+    let line = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let msg: Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(msg["title"], "[P2] Disk 90%");
+    assert_eq!(msg["fields"][0]["value"], "db1");
+
+    // P0 routes to Discord, which cannot be reached (port 1): the message stays in the outbox
+    // for a retry, and nothing printed shows the webhook token.
+    let out = parky(
+        &[
+            "notify",
+            "send",
+            "--config",
+            config,
+            "--outbox",
+            outbox,
+            "--severity",
+            "p0",
+            "--title",
+            "API down",
+        ],
+        &[],
+    );
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("P0 to oncall: 0 delivered, 1 to retry"),
+        "{text}"
+    );
+    let list = parky(
+        &[
+            "notify", "outbox", "list", "--outbox", outbox, "--output", "json",
+        ],
+        &[],
+    );
+    let list_text = stdout(&list);
+    let doc: Value = serde_json::from_str(&list_text).unwrap();
+    assert_eq!(doc["pending"][0]["receiver"], "oncall");
+    assert!(doc["pending"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("oncall"));
+    for shown in [
+        text.as_str(),
+        list_text.as_str(),
+        &String::from_utf8_lossy(&out.stderr),
+        &String::from_utf8_lossy(&list.stderr),
+    ] {
+        assert!(!shown.contains("SECRET_TOKEN_XYZ"), "{shown}");
+    }
+
+    // An unknown --receiver is named.
+    let out = parky(
+        &[
+            "notify",
+            "send",
+            "--config",
+            config,
+            "--outbox",
+            outbox,
+            "--severity",
+            "P3",
+            "--title",
+            "x",
+            "--receiver",
+            "nobody",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`nobody`"));
+}
+
+#[test]
+fn serve_receives_alerts_over_http_and_stops_on_sigint() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("am.yml");
+    std::fs::write(&config, RECEIVERS).unwrap();
+    let outbox = dir.path().join("outbox.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parky"))
+        .args([
+            "notify",
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--outbox",
+            outbox.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stderr line names the address it listens on.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+
+    let body = r#"{"labels": {"alertname": "QueueBacklog", "severity": "P2"}}"#;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/alerts HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    // group_wait 0s: the alert goes out at once; poll the file receiver for at most 20 s.
+    let out = dir.path().join("out.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        if let Ok(text) = std::fs::read_to_string(&out) {
+            if let Some(line) = text.lines().next() {
+                break line.to_owned();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no notification written to {}",
+            out.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let msg: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(msg["title"], "[P2] [FIRING:1] QueueBacklog");
+    assert_eq!(msg["receiver"], "log");
+
+    // SIGINT stops it cleanly.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
