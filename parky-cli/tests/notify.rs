@@ -459,3 +459,55 @@ fn serve_receives_alerts_over_http_and_stops_on_sigint() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_example_configs_load_and_route() {
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../parky-notify/examples");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["alertmanager.yml", "strategy.yml"] {
+        std::fs::copy(format!("{examples}/{name}"), dir.path().join(name)).unwrap();
+    }
+    // The secret files the example points to.
+    std::fs::write(
+        dir.path().join("pagerduty.key"),
+        "R0UTINGKEY0000000000000000000000\n",
+    )
+    .unwrap();
+    for name in ["discord-urgent.url", "discord-team.url"] {
+        std::fs::write(
+            dir.path().join(name),
+            "https://discord.com/api/webhooks/1/tok\n",
+        )
+        .unwrap();
+    }
+    let config = dir.path().join("alertmanager.yml");
+    let config = config.to_str().unwrap();
+    // P0: the pager route continues, then the urgent route matches too.
+    let out = parky(&["notify", "route", "--config", config, "severity=P0"], &[]);
+    assert_eq!(stdout(&out), "pager,discord-urgent\n");
+    let out = parky(&["notify", "route", "--config", config, "severity=P3"], &[]);
+    assert_eq!(stdout(&out), "ops-log\n");
+    // P3 through the strategy to the file receiver.
+    let strategy = dir.path().join("strategy.yml");
+    let outbox = dir.path().join("outbox.sqlite");
+    let out = parky(
+        &[
+            "notify",
+            "send",
+            "--config",
+            config,
+            "--strategy",
+            strategy.to_str().unwrap(),
+            "--outbox",
+            outbox.to_str().unwrap(),
+            "--severity",
+            "P3",
+            "--title",
+            "Weekly DORA report",
+        ],
+        &[],
+    );
+    assert!(stdout(&out).starts_with("P3 to ops-log: 1 delivered"));
+    let written = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
+    assert!(written.contains("[P3] Weekly DORA report"));
+}

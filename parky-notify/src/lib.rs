@@ -1,20 +1,50 @@
-//! Alert routing for Parky Ops, compatible with Prometheus Alertmanager's configuration.
+//! Notifications for Parky Ops: Alertmanager-compatible routing, the P0-P3 severity strategy,
+//! a durable outbox and delivery to Discord, PagerDuty, Slack, webhooks and files.
 //!
 //! # Design
 //!
-//! This is the pure core of `parky-notify`: it reads the routing part of an Alertmanager
-//! configuration file and answers, without any I/O, clock or randomness of its own:
+//! An alert travels through the same stages as in Alertmanager, with the handbook's P0-P3
+//! severity strategy on top and a durable outbox at the end, so that no page is lost:
 //!
-//! - **where does this alert go?** [`NotifyPolicy::route`] walks the routing tree exactly as
-//!   Alertmanager does and returns every [`MatchedRoute`] (receiver, group-by rule, timers,
-//!   time intervals) in Alertmanager's order;
-//! - **is it inhibited?** [`NotifyPolicy::is_inhibited`] (or [`is_inhibited`] over a list of
-//!   rules) given the alerts currently known;
-//! - **is its route muted now?** [`NotifyPolicy::is_muted`] given an instant, using the named
-//!   [`TimeInterval`]s.
+//! ```text
+//! alerts ──► pipeline::Pipeline (pure, clock-driven)                      ──► outbox ──► receiver
+//!            inhibition → silences → time intervals → grouping → dedup       (SQLite)    (Discord,
+//!            → severity strategy (escalation, quiet hours, digest, mentions)              PagerDuty,
+//!            → per-receiver rate limits                                                  Slack, webhook,
+//!                                                                                         file)
+//! ```
 //!
-//! Delivery (the `Notifier` integrations, dedup, throttling, the outbox) comes later and will
-//! consume these decisions; receivers are plain names for now.
+//! - **Routing** ([`policy`]): the `route`, `receivers`, `inhibit_rules` and
+//!   `time_intervals` of an Alertmanager configuration, read as they are.
+//!   [`NotifyPolicy::route`] walks the tree exactly as Alertmanager does (checked against
+//!   `amtool` on over a thousand random label sets), [`NotifyPolicy::is_inhibited`] and
+//!   [`NotifyPolicy::is_muted`] answer the other two questions. Pure: no I/O, no clock.
+//! - **Severity strategy** ([`policy::strategy`]): P0-P3 ([`Severity`]) from a label, each
+//!   with receivers, mentions, a repeat interval, escalation (a P1 still firing after N
+//!   minutes becomes P0), quiet hours in a named time zone (held, never dropped) or a daily
+//!   digest.
+//! - **Pipeline** ([`pipeline`]): a state machine fed alerts and ticks with explicit instants;
+//!   it groups (`group_wait`, `group_interval`), dedups with Alertmanager's rules
+//!   (`repeat_interval`, resolved once, `send_resolved`) and emits [`Message`]s.
+//! - **Outbox** ([`outbox`]): every message is written (SQLite, or memory) before delivery
+//!   and removed only when a receiver accepted it; retries follow `parky-core`'s backoff and
+//!   the receiver's `Retry-After`; after N attempts it becomes a dead letter that can be
+//!   re-queued. At-least-once: PagerDuty's `dedup_key` absorbs a redelivery after a crash
+//!   between send and acknowledgement; chat webhooks would show it twice.
+//! - **Receivers** ([`receiver`]): the [`receiver::Notifier`] trait with Discord (every
+//!   documented limit enforced before sending, 429 handling, 5 requests per 2 s), PagerDuty
+//!   Events v2, Slack, a generic JSON webhook, and a JSON-lines file (the embedded default).
+//!   Webhook URLs and routing keys are secrets: no `Debug`, error or log shows them.
+//! - **Wiring and intake** ([`wiring`], [`server`]): notifiers built from the receivers'
+//!   `*_configs` blocks of the same Alertmanager file, and an HTTP endpoint that accepts
+//!   Alertmanager webhook payloads (version 4) and a generic alert JSON and runs the pipeline.
+//! - **Sentry alert rules as code** ([`sentry`]): a YAML file of issue and metric alert
+//!   rules, planned against Sentry's API (create missing, update changed, report extra) and
+//!   applied idempotently.
+//!
+//! Features: `sqlite`, `http`, `file`, `sentry`, `server` (all on by default). With
+//! `--no-default-features` the crate is the pure routing, strategy, pipeline and in-memory
+//! outbox, without tokio, reqwest or SQLite.
 //!
 //! The flow follows the workspace convention: YAML → [`AlertmanagerConfig`] (serde structs
 //! that mirror the file, unknown fields refused) → `NotifyPolicy::try_from` (validated,
@@ -52,6 +82,14 @@
 //! - `chrono` and `chrono-tz`: instants, calendars and the IANA time zone database for time
 //!   intervals' `location`, as elsewhere in the workspace.
 //! - `serde`: the configuration structs; `thiserror`: derives [`NotifyError`].
+//! - `rusqlite` (feature `sqlite`, SQLite bundled so no system library is needed): the
+//!   durable outbox, in WAL mode.
+//! - `reqwest` with rustls (feature `http`): the receivers' and Sentry's HTTP clients;
+//!   `async-trait` for the [`receiver::Notifier`] trait; `tokio` for timers.
+//! - `axum` (feature `server`): the alert intake endpoint, over the same tokio and hyper
+//!   that reqwest already brings.
+//! - `secrecy` and `url`: webhook URLs and tokens as secrets; `sha2`: a stable PagerDuty
+//!   `dedup_key` for group keys longer than 255 characters.
 //!
 //! # Example
 //!
