@@ -45,6 +45,9 @@ pub(crate) enum CliError {
     /// large).
     #[error(transparent)]
     Notify(Box<parky_notify::NotifyError>),
+    /// The deploy library refused the input or the platform refused a call.
+    #[error(transparent)]
+    Deploy(Box<parky_deploy::DeployError>),
     /// A retry or backoff setting was refused.
     #[error(transparent)]
     Core(#[from] parky_core::CoreError),
@@ -90,6 +93,12 @@ impl From<SloError> for CliError {
 impl From<parky_notify::NotifyError> for CliError {
     fn from(err: parky_notify::NotifyError) -> Self {
         CliError::Notify(Box::new(err))
+    }
+}
+
+impl From<parky_deploy::DeployError> for CliError {
+    fn from(err: parky_deploy::DeployError) -> Self {
+        CliError::Deploy(Box::new(err))
     }
 }
 

@@ -511,3 +511,50 @@ fn the_example_configs_load_and_route() {
     let written = std::fs::read_to_string(dir.path().join("notifications.jsonl")).unwrap();
     assert!(written.contains("[P3] Weekly DORA report"));
 }
+
+#[test]
+fn demo_canary_is_rolled_back_at_the_ten_percent_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = parky(
+        &[
+            "demo",
+            "--output",
+            "json",
+            "--out-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let canary = &doc["canary"];
+    let ticks = canary["ticks"].as_array().unwrap();
+    let weights: Vec<u64> = ticks
+        .iter()
+        .map(|t| t["weight"].as_u64().unwrap())
+        .collect();
+    // 09:00 starts at 1 %; 09:05 passes (v42 is healthy at 1 %) and moves to 10 %; from 10 %
+    // v42 fails 2 % of its requests: burn 0.02 / 0.001 = 20 against the stable version's
+    // ~0.5, far over 3 x, so 09:10 fails a check and 09:15 fails the second one, which is the
+    // threshold: rollback. 09:20 completes it.
+    assert_eq!(weights, [0, 1, 10, 10, 0]);
+    assert!(ticks[1]["verdict"].as_str().unwrap().starts_with("pass"));
+    assert!(ticks[2]["verdict"].as_str().unwrap().starts_with("FAIL"));
+    assert!(ticks[3]["verdict"].as_str().unwrap().starts_with("FAIL"));
+    assert_eq!(ticks[3]["phase"], "rolling_back");
+    assert_eq!(canary["outcome"], "rolled_back");
+    let splits: Vec<&str> = canary["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d[1].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        splits,
+        [
+            "v41 100 %",
+            "v41 99 % + v42 1 %",
+            "v41 90 % + v42 10 %",
+            "v41 100 %"
+        ]
+    );
+}

@@ -4,6 +4,7 @@
 //! Stage 1 (parky-slo): a week of traffic with a fast incident and a slow burn streams into the
 //! burn-rate evaluator, which pages on the first and opens a ticket for the second.
 
+mod canary;
 mod notify;
 mod traffic;
 
@@ -83,6 +84,8 @@ pub(crate) struct Demo {
     pub(crate) slo: SloStage,
     /// Stage 2: the alerts routed by severity and delivered.
     pub(crate) notify: notify::NotifyStage,
+    /// Stage 3: a canary rolled back on its error burn rate.
+    pub(crate) canary: canary::CanaryStage,
 }
 
 fn minute_time(scenario: &Scenario, minute: i64) -> DateTime<Utc> {
@@ -122,7 +125,14 @@ pub(crate) fn build(seed: u64, out_dir: &std::path::Path) -> Result<Demo, CliErr
     let slo = slo_stage(&scenario, seed)?;
     let end = minute_time(&scenario, scenario.minutes);
     let notify = notify::notify_stage(&slo.timeline, end, out_dir)?;
-    Ok(Demo { seed, slo, notify })
+    // The next deploy, the Wednesday morning after the simulated month.
+    let canary = canary::canary_stage(end + chrono::Duration::hours(9), seed)?;
+    Ok(Demo {
+        seed,
+        slo,
+        notify,
+        canary,
+    })
 }
 
 /// `parky demo`.
@@ -212,5 +222,45 @@ fn text(demo: &Demo) -> String {
         n.pending,
         n.file.display()
     ));
+
+    let c = &demo.canary;
+    out.push_str(&format!(
+        "\n3. Canary {} -> {} on the Workers simulator (steps 1/10/50/100 %, judged every {} min: \
+         error burn >= 3x or p99 >= 2x the stable version fails a check; 2 failed checks roll back)\n",
+        c.stable,
+        c.canary,
+        canary::tick_minutes()
+    ));
+    let mut table = render::Table::new(&[
+        "tick",
+        "canary %",
+        "canary req / 5xx / burn",
+        "stable burn",
+        "verdict",
+        "phase",
+        "API calls",
+    ]);
+    for t in &c.ticks {
+        table.row(vec![
+            render::time(t.at),
+            t.weight.to_string(),
+            t.canary.as_ref().map_or("-".to_owned(), |s| {
+                format!(
+                    "{} / {} / {:.1}",
+                    render::count(s.requests),
+                    render::count(s.errors),
+                    canary::burn(s)
+                )
+            }),
+            t.baseline
+                .as_ref()
+                .map_or("-".to_owned(), |s| format!("{:.1}", canary::burn(s))),
+            t.verdict.clone(),
+            t.phase.clone(),
+            t.api_calls.join("; "),
+        ]);
+    }
+    out.push_str(&table.text("     "));
+    out.push_str(&format!("   outcome   {}\n", c.outcome));
     out
 }
