@@ -38,6 +38,18 @@ pub(crate) enum CliError {
         /// What is wrong, with the field's path inside the file (boxed: the error is large).
         source: Box<parky_notify::NotifyError>,
     },
+    /// `notify send` could not deliver everything now; the rest is kept in the outbox.
+    #[error(
+        "{undelivered} notification(s) not delivered yet: kept in {} (`parky notify outbox list --outbox {}` shows why; `parky notify serve` retries what is due)",
+        outbox.display(),
+        outbox.display()
+    )]
+    NotDelivered {
+        /// How many of this command's messages are still pending or dead.
+        undelivered: usize,
+        /// The outbox file.
+        outbox: std::path::PathBuf,
+    },
     /// The SLO library refused the input.
     #[error(transparent)]
     Slo(SloError),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parky_core::{Backoff, Clock, Jitter, RetryPolicy, SystemClock};
-use parky_notify::outbox::{deliver_due, DeliveryPolicy, EntryId, Outbox, SqliteOutbox};
+use parky_notify::outbox::{
+    deliver_due, DeliveryPolicy, EntryId, EntryState, IdempotencyKey, Outbox, SqliteOutbox,
+};
 use parky_notify::pipeline::Pipeline;
 use parky_notify::policy::strategy::SeverityStrategy;
 use parky_notify::receiver::Notifier;
@@ -194,23 +196,39 @@ pub(crate) fn send(args: &SendArgs, out: &mut impl Write) -> Result<(), CliError
         &policy,
         &mut rng,
     ))?;
+    // Count this command's own messages by their state (another process may have delivered
+    // one, and the outbox may have held older entries that this run delivered too).
+    let later = SystemClock.now();
+    let mut counts = [0usize; 3]; // delivered, to retry, dead
+    for m in &messages {
+        match setup.outbox.state(&IdempotencyKey::of(m), later)? {
+            Some(EntryState::Delivered) => counts[0] += 1,
+            Some(EntryState::Dead) => counts[2] += 1,
+            _ => counts[1] += 1,
+        }
+    }
     writeln!(
         out,
         "{} to {}: {} delivered, {} to retry, {} dead letters (outbox {})",
         args.severity,
         receivers.join(", "),
-        report.delivered,
-        report.retried,
-        report.dead_lettered,
+        counts[0],
+        counts[1],
+        counts[2],
         args.files.outbox.display()
     )?;
-    if report.retried > 0 || report.dead_lettered > 0 {
+    if report.delivered > counts[0] {
         writeln!(
             out,
-            "kept in the outbox: `parky notify outbox list --outbox {}` shows why; \
-             `parky notify serve` delivers what is due",
-            args.files.outbox.display()
+            "also delivered {} earlier notifications that were due in the outbox",
+            report.delivered - counts[0]
         )?;
+    }
+    if counts[0] < messages.len() {
+        return Err(CliError::NotDelivered {
+            undelivered: messages.len() - counts[0],
+            outbox: args.files.outbox.clone(),
+        });
     }
     Ok(())
 }

@@ -332,7 +332,10 @@ fn send_delivers_or_keeps_the_message_and_never_prints_the_secret() {
         ],
         &[],
     );
-    let text = stdout(&out);
+    // Not delivered: exit code 1, the summary on stdout, the reason on stderr.
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not delivered yet"));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(
         text.starts_with("P0 to oncall: 0 delivered, 1 to retry"),
         "{text}"

@@ -176,11 +176,27 @@ pub(crate) fn notify_stage(
         source,
     })?;
     let file = dir.join("notifications.jsonl");
-    // Start from an empty file so that each run shows its own messages.
-    std::fs::write(&file, b"").map_err(|source| CliError::Io {
-        path: file.clone(),
-        source,
-    })?;
+    // Start from a new, empty file so that each run shows its own messages. Remove what is
+    // there and create the file exclusively: a symlink planted at this path in a shared
+    // temporary directory is removed, never followed.
+    match std::fs::remove_file(&file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(CliError::Io {
+                path: file.clone(),
+                source,
+            })
+        }
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&file)
+        .map_err(|source| CliError::Io {
+            path: file.clone(),
+            source,
+        })?;
     let receivers: BTreeMap<String, Arc<dyn Notifier>> = ["oncall", "team"]
         .into_iter()
         .map(|name| {
