@@ -108,6 +108,18 @@ fn routing(c: &mut Criterion) {
             black_box(matched)
         })
     });
+    // The allocation-free visitor behind both calls above.
+    group.bench_function("for_each_match_101_routes_regex", |b| {
+        b.iter(|| {
+            let mut matched = 0usize;
+            for labels in &sets {
+                policy
+                    .root()
+                    .for_each_match(black_box(labels), |_| matched += 1);
+            }
+            black_box(matched)
+        })
+    });
     group.finish();
 }
 

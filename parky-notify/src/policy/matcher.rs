@@ -25,8 +25,10 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use regex::Regex;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Class, Hir, HirKind};
 
-use crate::model::{label_value, LabelSet};
+use crate::model::{label_value, text_eq, LabelSet};
 
 /// How a [`Matcher`] compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,7 +87,7 @@ pub struct Matcher {
     name: String,
     match_type: MatchType,
     value: String,
-    regex: Option<Regex>,
+    regex: Option<AnchoredRegex>,
 }
 
 impl PartialEq for Matcher {
@@ -154,12 +156,13 @@ impl Matcher {
     }
 
     /// Whether a label value satisfies the matcher. Pass `""` for a missing label.
+    #[inline]
     pub fn matches_value(&self, v: &str) -> bool {
         match (self.match_type, &self.regex) {
-            (MatchType::Equal, _) => v == self.value,
-            (MatchType::NotEqual, _) => v != self.value,
-            (MatchType::Regex, Some(re)) => re.is_match(v),
-            (MatchType::NotRegex, Some(re)) => !re.is_match(v),
+            (MatchType::Equal, _) => text_eq(v, &self.value),
+            (MatchType::NotEqual, _) => !text_eq(v, &self.value),
+            (MatchType::Regex, Some(re)) => re.is_full_match(v),
+            (MatchType::NotRegex, Some(re)) => !re.is_full_match(v),
             // Not reachable: `new` always compiles a regex for the regex types. Fall back to
             // "no match" rather than panic.
             (MatchType::Regex | MatchType::NotRegex, None) => false,
@@ -169,6 +172,20 @@ impl Matcher {
     /// Whether the alert's labels satisfy the matcher (a missing label is `""`).
     pub fn matches(&self, labels: &LabelSet) -> bool {
         self.matches_value(label_value(labels, &self.name))
+    }
+
+    /// A rough rank of what [`matches_value`](Self::matches_value) costs, cheapest first, so
+    /// that a conjunction can try its cheap matchers before its expensive ones (the result of
+    /// a conjunction does not depend on the order).
+    pub(crate) fn cost(&self) -> u8 {
+        match &self.regex {
+            None => 0,
+            Some(re) => match re.shape {
+                Shape::Literals(_) => 1,
+                Shape::Span(_) => 2,
+                Shape::General => 3,
+            },
+        }
     }
 }
 
@@ -369,9 +386,266 @@ pub fn parse_matcher(input: &str) -> Result<Matcher, MatcherError> {
 }
 
 /// Compiles `^(?:pattern)$` with Go's ASCII meaning of `\d \w \s \b`.
-fn compile_anchored(pattern: &str) -> Result<Regex, MatcherError> {
+fn compile_anchored(pattern: &str) -> Result<AnchoredRegex, MatcherError> {
     let translated = go_perl_classes_to_ascii(pattern);
-    Regex::new(&format!("^(?:{translated})$")).map_err(|e| MatcherError::Regex(e.to_string()))
+    let regex = Regex::new(&format!("^(?:{translated})$"))
+        .map_err(|e| MatcherError::Regex(e.to_string()))?;
+    Ok(AnchoredRegex::new(regex, &translated))
+}
+
+/// Up to how many literals a [`Shape::Literals`] test compares one by one (more: binary
+/// search).
+const SCAN_LITERALS: usize = 8;
+
+/// How many prefix (or suffix) literals a regex may have for the quick rejection test.
+const MAX_AFFIXES: usize = 8;
+
+/// A fully anchored regex plus what its syntax tree tells about the values it matches, so
+/// that most values are decided without running the regex engine.
+///
+/// Routing evaluates many regex matchers per alert, and most of them fail: a regex search,
+/// even a cheap anchored one, costs a few hundred instructions of setup (input, cache pool,
+/// engine choice), while a literal comparison costs a few. Everything here is derived from
+/// the same syntax tree the `regex` crate compiles (same parser, same default flags), and
+/// each shortcut is exact: [`AnchoredRegex::is_full_match`] always answers what
+/// `regex.is_match` answers.
+#[derive(Debug, Clone)]
+struct AnchoredRegex {
+    regex: Regex,
+    shape: Shape,
+    /// Bounds on the UTF-8 length of a matching value (`max_len` `None`: unbounded).
+    min_len: usize,
+    max_len: Option<usize>,
+    /// Every matching value starts with one of these (empty: no such knowledge).
+    prefixes: Box<[Box<str>]>,
+    /// Every matching value ends with one of these (empty: no such knowledge).
+    suffixes: Box<[Box<str>]>,
+}
+
+/// The language of a pattern when it has a form simple enough to test without the engine.
+#[derive(Debug, Clone)]
+enum Shape {
+    /// Exactly these strings (sorted, unique) match, e.g. `critical|page` or `svc[0-3]`.
+    Literals(Box<[Box<str>]>),
+    /// `prefix`, then `min..=max` characters of one class, then `suffix`, e.g.
+    /// `svc3-[a-z]+`, `.*-prod` or `db-.*`.
+    Span(Box<Span>),
+    /// Anything else: run the regex (after the length, prefix and suffix tests).
+    General,
+}
+
+/// The pattern `prefix class{min,max} suffix`.
+#[derive(Debug, Clone)]
+struct Span {
+    prefix: Box<str>,
+    /// Sorted, non-overlapping inclusive ranges, as the syntax tree keeps them.
+    class: Box<[(char, char)]>,
+    min: usize,
+    max: Option<usize>,
+    suffix: Box<str>,
+}
+
+impl Span {
+    #[inline]
+    fn matches(&self, v: &str) -> bool {
+        let Some(middle) = strip_affixes(v, &self.prefix, &self.suffix) else {
+            return false;
+        };
+        let mut count = 0usize;
+        for c in middle.chars() {
+            if !class_contains(&self.class, c) {
+                return false;
+            }
+            count += 1;
+        }
+        count >= self.min && self.max.is_none_or(|max| count <= max)
+    }
+}
+
+/// `v` without `prefix` and `suffix`, if it has both (without overlap).
+#[inline]
+fn strip_affixes<'v>(v: &'v str, prefix: &str, suffix: &str) -> Option<&'v str> {
+    let end = v.len().checked_sub(suffix.len())?;
+    if end < prefix.len() {
+        return None;
+    }
+    // `get` fails only off a character boundary, where `v` cannot have the affix anyway.
+    if !text_eq(v.get(..prefix.len())?, prefix) || !text_eq(v.get(end..)?, suffix) {
+        return None;
+    }
+    v.get(prefix.len()..end)
+}
+
+#[inline]
+fn class_contains(class: &[(char, char)], c: char) -> bool {
+    class
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                Ordering::Less
+            } else if lo > c {
+                Ordering::Greater
+            } else {
+                Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+impl AnchoredRegex {
+    /// `regex` is `^(?:translated)$`; `translated` is analysed with the same parser settings
+    /// `Regex::new` uses. If the analysis fails (it cannot, the regex compiled), every value
+    /// goes to the regex.
+    fn new(regex: Regex, translated: &str) -> Self {
+        let general = AnchoredRegex {
+            regex,
+            shape: Shape::General,
+            min_len: 0,
+            max_len: None,
+            prefixes: Box::default(),
+            suffixes: Box::default(),
+        };
+        let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(translated) else {
+            return general;
+        };
+        let props = hir.properties();
+        let Some(min_len) = props.minimum_len() else {
+            // The pattern matches nothing at all; leave it to the regex.
+            return general;
+        };
+        let shape = shape_of(&hir);
+        AnchoredRegex {
+            shape,
+            min_len,
+            max_len: props.maximum_len(),
+            prefixes: affixes(&hir, ExtractKind::Prefix),
+            suffixes: affixes(&hir, ExtractKind::Suffix),
+            ..general
+        }
+    }
+
+    /// Whether the whole of `v` matches the pattern (`^(?:pattern)$`).
+    #[inline]
+    fn is_full_match(&self, v: &str) -> bool {
+        match &self.shape {
+            Shape::Literals(set) if set.len() <= SCAN_LITERALS => set.iter().any(|s| text_eq(s, v)),
+            Shape::Literals(set) => set.binary_search_by(|s| (**s).cmp(v)).is_ok(),
+            Shape::Span(span) => span.matches(v),
+            Shape::General => {
+                v.len() >= self.min_len
+                    && self.max_len.is_none_or(|max| v.len() <= max)
+                    && (self.prefixes.is_empty()
+                        || self.prefixes.iter().any(|p| v.starts_with(&**p)))
+                    && (self.suffixes.is_empty() || self.suffixes.iter().any(|s| v.ends_with(&**s)))
+                    && self.regex.is_match(v)
+            }
+        }
+    }
+}
+
+/// The exact language of `hir` if it is a small finite set or a [`Span`].
+fn shape_of(hir: &Hir) -> Shape {
+    // A finite sequence of exact literals is the whole language, provided there are no
+    // look-around assertions (the extractor treats those as always true).
+    if hir.properties().look_set().is_empty() {
+        let seq = Extractor::new().extract(hir);
+        if let Some(lits) = seq.literals() {
+            if lits.iter().all(|l| l.is_exact()) {
+                let strings: Option<Vec<Box<str>>> = lits
+                    .iter()
+                    .map(|l| std::str::from_utf8(l.as_bytes()).ok().map(Box::from))
+                    .collect();
+                if let Some(mut strings) = strings {
+                    strings.sort_unstable();
+                    strings.dedup();
+                    return Shape::Literals(strings.into_boxed_slice());
+                }
+            }
+        }
+    }
+    span_of(hir).map_or(Shape::General, |s| Shape::Span(Box::new(s)))
+}
+
+/// Recognises `literal* class{min,max} literal*` (capture groups looked through).
+fn span_of(hir: &Hir) -> Option<Span> {
+    let parts: &[Hir] = match hir.kind() {
+        HirKind::Concat(parts) => parts,
+        _ => std::slice::from_ref(hir),
+    };
+    let mut parts = parts.iter().map(without_captures).peekable();
+    // The literals up to the next non-literal, concatenated.
+    let literals = |parts: &mut std::iter::Peekable<_>| -> Option<Box<str>> {
+        let mut text = String::new();
+        while let Some(HirKind::Literal(lit)) = parts.peek().map(|h: &&Hir| h.kind()) {
+            text.push_str(std::str::from_utf8(&lit.0).ok()?);
+            parts.next();
+        }
+        Some(text.into_boxed_str())
+    };
+    let prefix = literals(&mut parts)?;
+    let HirKind::Repetition(rep) = parts.next()?.kind() else {
+        return None;
+    };
+    let HirKind::Class(Class::Unicode(class)) = without_captures(&rep.sub).kind() else {
+        return None;
+    };
+    let suffix = literals(&mut parts)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Span {
+        prefix,
+        class: class
+            .ranges()
+            .iter()
+            .map(|r| (r.start(), r.end()))
+            .collect(),
+        min: usize::try_from(rep.min).ok()?,
+        max: match rep.max {
+            Some(max) => Some(usize::try_from(max).ok()?),
+            None => None,
+        },
+        suffix,
+    })
+}
+
+fn without_captures(mut hir: &Hir) -> &Hir {
+    while let HirKind::Capture(cap) = hir.kind() {
+        hir = &cap.sub;
+    }
+    hir
+}
+
+/// The literals every match starts (or ends) with, if there are few and none is empty.
+/// Look-around assertions only make the extracted set larger, so the test stays a necessary
+/// condition with them.
+fn affixes(hir: &Hir, kind: ExtractKind) -> Box<[Box<str>]> {
+    let suffix = matches!(kind, ExtractKind::Suffix);
+    let mut extractor = Extractor::new();
+    extractor.kind(kind);
+    let seq = extractor.extract(hir);
+    let Some(lits) = seq.literals() else {
+        return Box::default();
+    };
+    let common = if suffix {
+        seq.longest_common_suffix()
+    } else {
+        seq.longest_common_prefix()
+    };
+    let chosen: Vec<&[u8]> = if lits.len() <= MAX_AFFIXES {
+        lits.iter().map(|l| l.as_bytes()).collect()
+    } else {
+        common.into_iter().collect()
+    };
+    if chosen.is_empty() || chosen.iter().any(|b| b.is_empty()) {
+        return Box::default();
+    }
+    // A literal cut inside a character is not valid UTF-8; then skip the test.
+    chosen
+        .iter()
+        .map(|b| std::str::from_utf8(b).ok().map(Box::from))
+        .collect::<Option<Vec<_>>>()
+        .map(Vec::into_boxed_slice)
+        .unwrap_or_default()
 }
 
 /// Rewrites the Perl classes `\d \D \w \W \s \S` and the boundaries `\b \B` to their ASCII
@@ -616,11 +890,94 @@ mod tests {
         assert_eq!(order, ["a=\"1\"", "a=\"2\"", "a!=\"2\"", "b=\"1\""]);
     }
 
+    fn shape(pattern: &str) -> &'static str {
+        match compile_anchored(pattern).unwrap().shape {
+            Shape::Literals(_) => "literals",
+            Shape::Span(_) => "span",
+            Shape::General => "general",
+        }
+    }
+
+    #[test]
+    fn common_patterns_skip_the_regex_engine() {
+        assert_eq!(shape("critical|page"), "literals");
+        assert_eq!(shape("svc[0-3]"), "literals");
+        assert_eq!(shape(""), "literals");
+        assert_eq!(shape("svc3-[a-z]+"), "span");
+        assert_eq!(shape(".*-prod"), "span");
+        assert_eq!(shape("(db)-.*(-eu)"), "span");
+        assert_eq!(shape(r"\d{2,4}"), "span");
+        assert_eq!(shape(r"a\b.*"), "general");
+        assert_eq!(shape("(a|b)+c"), "span");
+        assert_eq!(shape("(ab|c)+d"), "general");
+        let r = compile_anchored("(api|db)-.*").unwrap();
+        assert_eq!(&*r.prefixes, ["api-".into(), "db-".into()] as [Box<str>; 2]);
+    }
+
+    /// Patterns covering every shortcut: literal sets (also case-folded and with empty
+    /// alternatives), spans (with and without affixes, bounded, Unicode classes, `.`), and
+    /// general regexes with and without look-around, prefixes and suffixes.
+    const PATTERNS: &[&str] = &[
+        "critical|page",
+        "a|",
+        "a|ab|abc",
+        "(?i)pAge",
+        "svc[0-3]",
+        "x{2}y?",
+        "",
+        "svc3-[a-z]+",
+        ".*",
+        ".+",
+        ".*-prod",
+        "db-.*",
+        "(db)-.*(-eu)",
+        "ab[b]*b",
+        r"\d{2,4}",
+        r"\w+",
+        "[^a]*",
+        "é.?ü",
+        r"\pL+x",
+        "[α-ω]{1,2}",
+        "(?i)é+",
+        r"a\b.*",
+        r"\bb",
+        "(a|b)+c",
+        "(ab|c)+d",
+        "(api|db)-.*",
+        "a.*b.*c",
+        "^ab$",
+        "(?m)^a$",
+        "(?s).*",
+        "x*?y",
+        "[a-c]+[b-d]+",
+    ];
+
     mod props {
         use super::*;
         use proptest::prelude::*;
 
         proptest! {
+            #[test]
+            fn shortcuts_agree_with_the_regex_engine(
+                pattern in prop::sample::select(PATTERNS),
+                v in "[abcdxy\\-éüα\n1-3A-C]{0,7}(prod|eu|db|api|page|critical|svc3)?[a-c\\-]{0,2}",
+            ) {
+                let re = compile_anchored(pattern).unwrap();
+                let plain = Regex::new(&format!("^(?:{})$", go_perl_classes_to_ascii(pattern))).unwrap();
+                prop_assert_eq!(re.is_full_match(&v), plain.is_match(&v), "{} on {:?}", pattern, v);
+                for cut in 0..=v.len() {
+                    if let (Some(head), Some(tail)) = (v.get(..cut), v.get(cut..)) {
+                        prop_assert_eq!(re.is_full_match(head), plain.is_match(head), "{} on {:?}", pattern, head);
+                        prop_assert_eq!(re.is_full_match(tail), plain.is_match(tail), "{} on {:?}", pattern, tail);
+                    }
+                }
+            }
+
+            #[test]
+            fn text_eq_is_string_equality(a in "[ab]{0,20}", b in "[ab]{0,20}") {
+                prop_assert_eq!(crate::model::text_eq(&a, &b), a == b);
+            }
+
             #[test]
             fn printed_matcher_parses_back(
                 name in "[a-zA-Z_][a-zA-Z0-9_]{0,8}",

@@ -22,7 +22,9 @@ use crate::model::{Alert, LabelSet};
 
 use self::inhibit::InhibitRule;
 use self::matcher::{parse_matchers, MatchType, Matcher, MatcherError, Matchers};
-use self::route::{parse_prometheus_duration, GroupBy, MatchedRoute, Route, RouteTiming};
+use self::route::{
+    parse_prometheus_duration, GroupBy, LabelSlots, MatchedRoute, Route, RouteTiming,
+};
 use self::time_interval::TimeInterval;
 
 /// A notification target. For now only its name matters to routing; the integration blocks
@@ -59,21 +61,19 @@ impl NotifyPolicy {
     /// The routes the alert's labels match, in Alertmanager's order (depth-first, left to
     /// right). Never empty: an alert no child route takes goes to the root's receiver.
     pub fn route(&self, labels: &LabelSet) -> Vec<MatchedRoute> {
+        let mut out = Vec::new();
         self.root
-            .matches(labels)
-            .into_iter()
-            .map(Route::to_matched)
-            .collect()
+            .for_each_match(labels, |r| out.push(r.to_matched()));
+        out
     }
 
     /// The receiver names the alert goes to, in order (what `amtool config routes test`
     /// prints, comma-separated). A receiver may appear more than once.
     pub fn receivers_for(&self, labels: &LabelSet) -> Vec<String> {
+        let mut out = Vec::with_capacity(2);
         self.root
-            .matches(labels)
-            .into_iter()
-            .map(|r| r.receiver().to_owned())
-            .collect()
+            .for_each_match(labels, |r| out.push(r.receiver().to_owned()));
+        out
     }
 
     /// The root of the routing tree.
@@ -157,7 +157,12 @@ impl TryFrom<AlertmanagerConfig> for NotifyPolicy {
         // The root route: a default receiver, nothing that could make it not match.
         let root_cfg = cfg.route.ok_or(NotifyError::NoRoute)?;
         check_root(&root_cfg)?;
-        let root = build_route(&root_cfg, "route".to_owned(), None)?;
+        let root = build_route(
+            &root_cfg,
+            "route".to_owned(),
+            None,
+            &mut LabelSlots::default(),
+        )?;
         check_receivers(&root_cfg, "route", &names)?;
 
         // Time intervals: the deprecated list first, as Alertmanager reads them.
@@ -385,6 +390,7 @@ fn build_route(
     cfg: &RouteConfig,
     path: String,
     parent: Option<&Route>,
+    slots: &mut LabelSlots,
 ) -> Result<Route, NotifyError> {
     let matchers = build_matchers(
         &path,
@@ -464,10 +470,12 @@ fn build_route(
         None => matchers.to_string(),
     };
 
+    let checks = slots.checks(&matchers);
     let mut route = Route {
         path,
         key,
         matchers,
+        checks,
         continue_matching: cfg.continue_matching,
         receiver,
         group_by,
@@ -480,7 +488,14 @@ fn build_route(
         .routes
         .iter()
         .enumerate()
-        .map(|(i, child)| build_route(child, format!("{}.routes[{i}]", route.path), Some(&route)))
+        .map(|(i, child)| {
+            build_route(
+                child,
+                format!("{}.routes[{i}]", route.path),
+                Some(&route),
+                slots,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     route.routes = children;
     Ok(route)
@@ -841,6 +856,55 @@ inhibit_rules:
         assert_eq!(p.receivers_for(&labels_from([("a", "12")])), ["digits"]);
     }
 
+    /// The routing walk as written before label slots and check ordering, as the reference:
+    /// every node's matchers evaluated in their sorted order with `Matchers::matches`.
+    fn plain_walk<'a>(r: &'a Route, labels: &LabelSet, out: &mut Vec<&'a Route>) -> bool {
+        if !r.matchers().matches(labels) {
+            return false;
+        }
+        let before = out.len();
+        for child in r.routes() {
+            if plain_walk(child, labels, out) && !child.continue_matching() {
+                break;
+            }
+        }
+        if out.len() == before {
+            out.push(r);
+        }
+        true
+    }
+
+    #[test]
+    fn many_label_names_and_labels_route_as_the_plain_walk() {
+        // 40 label names (more than the lookup remembers) and alerts with up to 12 labels
+        // (more than `label_value` scans).
+        let mut yaml = String::from("route:\n  receiver: r\n  routes:\n");
+        for i in 0..40 {
+            yaml += &format!(
+                "    - matchers: ['l{i}=~\"x|y\"', 'l{}!=\"z\"', 'l{}=\"x\"']\n      continue: {}\n",
+                (i + 1) % 40,
+                (i + 7) % 40,
+                i % 2 == 0
+            );
+        }
+        yaml += "receivers: [{name: r}]\n";
+        let p = NotifyPolicy::from_yaml(&yaml).unwrap();
+        for n in [0usize, 3, 8, 9, 12] {
+            for start in [0usize, 5, 33] {
+                let labels = labels_from((0..n).map(|k| {
+                    let i = (start + k * 7) % 40;
+                    (format!("l{i}"), if k % 3 == 2 { "y" } else { "x" })
+                }));
+                let fast: Vec<&str> = p.root().matches(&labels).iter().map(|r| r.path()).collect();
+                let mut plain = Vec::new();
+                plain_walk(p.root(), &labels, &mut plain);
+                let plain: Vec<&str> = plain.iter().map(|r| r.path()).collect();
+                assert_eq!(fast, plain, "{labels:?}");
+            }
+        }
+        assert_eq!(p, NotifyPolicy::from_yaml(&yaml).unwrap());
+    }
+
     mod props {
         use super::*;
         use crate::config::{ReceiverConfig, RouteConfig};
@@ -911,6 +975,16 @@ inhibit_rules:
         }
 
         proptest! {
+            #[test]
+            fn routing_agrees_with_the_plain_walk(cfg in config(), labels in label_set()) {
+                let p = NotifyPolicy::try_from(cfg).unwrap();
+                let fast: Vec<&str> = p.root().matches(&labels).iter().map(|r| r.path()).collect();
+                let mut plain = Vec::new();
+                super::plain_walk(p.root(), &labels, &mut plain);
+                let plain: Vec<&str> = plain.iter().map(|r| r.path()).collect();
+                prop_assert_eq!(fast, plain);
+            }
+
             #[test]
             fn routing_survives_a_config_round_trip(cfg in config(), labels in label_set()) {
                 let direct = NotifyPolicy::try_from(cfg.clone()).unwrap();

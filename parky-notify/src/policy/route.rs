@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::model::LabelSet;
+use crate::model::{label_value, LabelSet};
 use crate::policy::matcher::Matchers;
 
 /// The default `group_wait` of the root route.
@@ -89,6 +89,83 @@ pub struct Route {
     pub(crate) mute_time_intervals: Vec<String>,
     pub(crate) active_time_intervals: Vec<String>,
     pub(crate) routes: Vec<Route>,
+    /// The order in which [`Route::matches`] evaluates the node's matchers, cheapest first,
+    /// each with its label's slot in the per-decision lookup table (see [`LabelSlots`]).
+    pub(crate) checks: Checks,
+}
+
+/// The matchers of a route in evaluation order (see [`LabelSlots::checks`]). Derived from the
+/// matchers and the tree, so it takes no part in comparing routes: two routes are equal when
+/// their configuration is, whatever slots their trees gave their labels.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Checks(Vec<Check>);
+
+impl PartialEq for Checks {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// One matcher of a route as routing evaluates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Check {
+    /// The index into the route's (sorted) matchers.
+    matcher: usize,
+    /// The label's slot in [`LabelLookup`]; `>= LOOKUP_SLOTS` means "look it up each time".
+    slot: usize,
+}
+
+/// How many distinct label names of a tree have their value remembered during one routing
+/// decision. Names beyond these are looked up in the label set each time they are needed.
+const LOOKUP_SLOTS: usize = 32;
+
+/// Numbers the label names a routing tree's matchers use, so that one routing decision looks
+/// each of them up in the alert's labels at most once (a tree names a few labels, such as
+/// `team` or `severity`, in many routes).
+#[derive(Debug, Default)]
+pub(crate) struct LabelSlots(std::collections::BTreeMap<String, usize>);
+
+impl LabelSlots {
+    /// The checks of a route with these matchers: cheapest first, each with its label's slot.
+    pub(crate) fn checks(&mut self, matchers: &Matchers) -> Checks {
+        let mut checks: Vec<(u8, Check)> = matchers
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(matcher, m)| {
+                let next = self.0.len();
+                let slot = *self.0.entry(m.name().to_owned()).or_insert(next);
+                (m.cost(), Check { matcher, slot })
+            })
+            .collect();
+        // Stable: equal costs keep Alertmanager's order.
+        checks.sort_by_key(|&(cost, _)| cost);
+        Checks(checks.into_iter().map(|(_, c)| c).collect())
+    }
+}
+
+/// The label values of one alert, each looked up at most once per routing decision.
+struct LabelLookup<'l> {
+    labels: &'l LabelSet,
+    values: [Option<&'l str>; LOOKUP_SLOTS],
+}
+
+impl<'l> LabelLookup<'l> {
+    fn new(labels: &'l LabelSet) -> Self {
+        LabelLookup {
+            labels,
+            values: [None; LOOKUP_SLOTS],
+        }
+    }
+
+    /// The value of label `name` (slot `slot`), `""` if missing.
+    fn value(&mut self, slot: usize, name: &str) -> &'l str {
+        match self.values.get_mut(slot) {
+            Some(Some(v)) => v,
+            Some(cell) => cell.insert(label_value(self.labels, name)),
+            None => label_value(self.labels, name),
+        }
+    }
 }
 
 /// A route an alert matched: where it goes and how it is grouped and timed.
@@ -190,25 +267,55 @@ impl Route {
     /// The nodes the alert's labels match, in Alertmanager's depth-first order; empty only if
     /// this node's own matchers fail (never for a root).
     pub fn matches(&self, labels: &LabelSet) -> Vec<&Route> {
-        let mut out = Vec::new();
-        self.collect_matches(labels, &mut out);
+        // Most alerts match one or two routes: one allocation, no regrowth.
+        let mut out = Vec::with_capacity(4);
+        self.for_each_match(labels, |r| out.push(r));
         out
     }
 
-    fn collect_matches<'a>(&'a self, labels: &LabelSet, out: &mut Vec<&'a Route>) -> bool {
-        if !self.matchers.matches(labels) {
+    /// Calls `visit` with each node the alert's labels match, in the order
+    /// [`matches`](Self::matches) returns them, without collecting them.
+    pub fn for_each_match<'a, F: FnMut(&'a Route)>(&'a self, labels: &LabelSet, mut visit: F) {
+        self.visit_matches(&mut LabelLookup::new(labels), &mut visit);
+    }
+
+    /// Whether this node's matchers hold; if so, its matches (at least one: the node itself
+    /// when no child matches) have been visited.
+    fn visit_matches<'a, F: FnMut(&'a Route)>(
+        &'a self,
+        lookup: &mut LabelLookup<'_>,
+        visit: &mut F,
+    ) -> bool {
+        if !self.own_matchers_hold(lookup) {
             return false;
         }
-        let before = out.len();
+        let mut child_matched = false;
         for child in &self.routes {
-            if child.collect_matches(labels, out) && !child.continue_matching {
-                break;
+            if child.visit_matches(lookup, visit) {
+                child_matched = true;
+                if !child.continue_matching {
+                    break;
+                }
             }
         }
-        if out.len() == before {
-            out.push(self);
+        if !child_matched {
+            visit(self);
         }
         true
+    }
+
+    fn own_matchers_hold(&self, lookup: &mut LabelLookup<'_>) -> bool {
+        let matchers = self.matchers.as_slice();
+        let checks = &self.checks.0;
+        if checks.len() != matchers.len() {
+            // Not built by `LabelSlots::checks`: evaluate the matchers as they are.
+            return self.matchers.matches(lookup.labels);
+        }
+        checks.iter().all(|c| {
+            matchers
+                .get(c.matcher)
+                .is_some_and(|m| m.matches_value(lookup.value(c.slot, m.name())))
+        })
     }
 
     /// This node as a [`MatchedRoute`].
