@@ -173,17 +173,76 @@ pub enum DeployError {
         /// The id that was asked for.
         id: u64,
     },
+    /// The canary controller's state file could not be opened, read or written, or holds a
+    /// row that does not decode.
+    #[error("controller state `{path}`: {operation}: {reason}")]
+    StateStore {
+        /// The SQLite file.
+        path: String,
+        /// What the controller was doing, e.g. `take the lease`.
+        operation: String,
+        /// SQLite's or the decoder's message.
+        reason: String,
+    },
+    /// The controller's state file was written by a newer build (its `PRAGMA user_version`).
+    #[error(
+        "controller state `{path}` has schema version {found}; this build reads up to {supported}"
+    )]
+    StateSchemaTooNew {
+        /// The SQLite file.
+        path: String,
+        /// The file's schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// Another controller holds the lease on the canary; try again after `until`.
+    #[error("controller `{holder}` holds the canary's lease until {until}")]
+    LeaseBusy {
+        /// The other controller's holder id.
+        holder: String,
+        /// When its lease expires.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// The lease expired and another controller took it before this one saved its work;
+    /// nothing was saved (the other controller reconciles from the platform).
+    #[error("controller `{holder}` lost the canary's lease before saving; nothing was saved")]
+    LeaseLost {
+        /// This controller's holder id.
+        holder: String,
+    },
+    /// The platform serves a split that is neither what the canary state expects nor what
+    /// the last planned action asked for: someone changed it by hand. The controller refuses
+    /// to act (an operator's abort still goes through).
+    #[error("Worker `{script}` serves {actual}, but the canary state expects {expected}")]
+    TrafficDrift {
+        /// The Worker script.
+        script: String,
+        /// The split the state (or the pending action) stands for, e.g. `v1 90% + v2 10%`.
+        expected: String,
+        /// The split the platform serves.
+        actual: String,
+    },
+    /// No canary has been started in this controller's state file.
+    #[error("no canary has been started in `{path}`")]
+    NoCanary {
+        /// The SQLite file.
+        path: String,
+    },
 }
 
 impl DeployError {
     /// Whether the same call can succeed later: GitHub rate limits, retryable
-    /// [`parky_core::ApiError`]s (timeouts, 5xx, …) and GitHub's auto-merge reply.
+    /// [`parky_core::ApiError`]s (timeouts, 5xx, …), GitHub's auto-merge reply and a canary
+    /// lease held by another controller.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::GitHubApi { source, .. } => source.is_retryable(),
             Self::WorkersApi { source, .. } => source.is_retryable(),
-            Self::GitHubRateLimited { .. } | Self::GitHubAutoMerged { .. } => true,
+            Self::GitHubRateLimited { .. }
+            | Self::GitHubAutoMerged { .. }
+            | Self::LeaseBusy { .. } => true,
             _ => false,
         }
     }

@@ -1,5 +1,7 @@
 //! Canary rollouts with SLO-driven auto-rollback (work in progress).
 
+#[cfg(feature = "sqlite")]
+pub mod controller;
 pub mod error;
 pub mod model;
 pub mod plan;
