@@ -23,6 +23,108 @@ pub(crate) enum Command {
     Notify(NotifyCommand),
     /// Tell the ops cycle end to end on a seeded, simulated service (no network, no account).
     Demo(DemoArgs),
+    /// Deploys: ordered multi-service plans (dry run) and the auto-rollback ledger.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
+    /// The canary controller's state file: show it, or run one tick against the simulator.
+    #[command(subcommand)]
+    Canary(CanaryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeployCommand {
+    /// Dry run of a deploy plan: validate the YAML, print the services in deploy order, and
+    /// mark the secrets missing from the environment (listed, not fatal). Exits non-zero only
+    /// when the plan is invalid (unknown field, unknown dependency, dependency cycle, …).
+    Plan(DeployPlanArgs),
+    /// The auto-rollback decisions (shadow ledger) kept in the canary controller's state file.
+    #[command(subcommand)]
+    Autorollback(AutorollbackCommand),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployPlanArgs {
+    /// The deploy plan (YAML: `services` with `depends_on`, `secrets`, `deploy`,
+    /// `smoke_test`).
+    #[arg(long)]
+    pub(crate) plan: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AutorollbackCommand {
+    /// Report every rollback decision, per environment: shadowed or enforced, false
+    /// positives, and whether the two-week shadow rule allows enforcing.
+    Report(AutorollbackReportArgs),
+    /// Mark a rollback decision as a false positive (taking the controller's lease; a
+    /// second mark keeps the first).
+    Mark(AutorollbackMarkArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AutorollbackReportArgs {
+    /// The canary controller's SQLite state file (must exist).
+    #[arg(long)]
+    pub(crate) state: PathBuf,
+    /// Evaluate the two-week rule at this time (RFC 3339) instead of now.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DemoOutput::Text)]
+    pub(crate) output: DemoOutput,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AutorollbackMarkArgs {
+    /// The canary controller's SQLite state file (must exist).
+    #[arg(long)]
+    pub(crate) state: PathBuf,
+    /// The decision's id (see `deploy autorollback report`).
+    #[arg(value_name = "ID")]
+    pub(crate) id: u64,
+    /// Mark the decision as a false positive (the only mark there is; required).
+    #[arg(long, required = true)]
+    pub(crate) false_positive: bool,
+    /// Why the decision was wrong, e.g. "cold start after deploy".
+    #[arg(long, default_value = "")]
+    pub(crate) note: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CanaryCommand {
+    /// Show the canary in a state file: phase, traffic weight, stable and canary versions,
+    /// failed checks, the last tick's slot, the lease and any pending traffic change.
+    Status(CanaryStatusArgs),
+    /// Run one controller tick now (as a cron job would every 5 minutes) against the
+    /// embedded Workers simulator: stable `v1`, canary `v2` (started when the state file has
+    /// no canary yet), 200,000 simulated requests per window.
+    Tick(CanaryTickArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CanaryStatusArgs {
+    /// The canary controller's SQLite state file (must exist).
+    #[arg(long)]
+    pub(crate) state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CanaryTickArgs {
+    /// The canary controller's SQLite state file (created on first use).
+    #[arg(long)]
+    pub(crate) state: PathBuf,
+    /// Drive the embedded Workers simulator (required: talking to Cloudflare is not wired
+    /// into the CLI yet).
+    #[arg(long, required = true)]
+    pub(crate) simulate: bool,
+    /// Tick at this time (RFC 3339) instead of the system clock, to walk through a rollout.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) now: Option<chrono::DateTime<chrono::Utc>>,
+    /// The simulated canary fails 5 % of its requests (it gets rolled back).
+    #[arg(long)]
+    pub(crate) bad: bool,
+    /// Start the canary in shadow mode (rollbacks are only recorded in the ledger).
+    #[arg(long)]
+    pub(crate) shadow: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 
 mod args;
 mod demo;
+mod deploy;
 mod error;
 mod notify;
 mod render;
@@ -53,6 +54,17 @@ fn main() -> ExitCode {
             notify::sentry_sync(&a, &mut out)
         }
         args::Command::Demo(demo) => demo::run(&demo, &mut out),
+        args::Command::Deploy(args::DeployCommand::Plan(a)) => deploy::plan(&a, &mut out),
+        args::Command::Deploy(args::DeployCommand::Autorollback(
+            args::AutorollbackCommand::Report(a),
+        )) => deploy::autorollback_report(&a, &mut out),
+        args::Command::Deploy(args::DeployCommand::Autorollback(
+            args::AutorollbackCommand::Mark(a),
+        )) => deploy::autorollback_mark(&a, &mut out),
+        args::Command::Canary(args::CanaryCommand::Status(a)) => {
+            deploy::canary_status(&a, &mut out)
+        }
+        args::Command::Canary(args::CanaryCommand::Tick(a)) => deploy::canary_tick(&a, &mut out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
