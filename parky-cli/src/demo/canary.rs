@@ -194,12 +194,14 @@ pub(crate) fn canary_stage(start: DateTime<Utc>, seed: u64) -> Result<CanaryStag
     })
 }
 
-/// Burn rate of a sample against 99.9 %, for display.
+/// Burn rate of a sample against the judge's 99.9 % objective, for display.
 pub(crate) fn burn(sample: &TrafficSample) -> f64 {
-    if sample.requests == 0 {
+    let target = SloJudge::default().policy().config().objective;
+    let budget = parky_slo::objective::allowed_bad_ratio_of(target);
+    if sample.requests == 0 || budget <= 0.0 {
         return 0.0;
     }
-    sample.errors as f64 / sample.requests as f64 / 0.001
+    sample.errors as f64 / sample.requests as f64 / budget
 }
 
 /// The tick period, for display.
