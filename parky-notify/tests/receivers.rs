@@ -430,6 +430,83 @@ async fn discord_split_message_is_posted_in_order() {
     );
 }
 
+#[tokio::test]
+async fn discord_split_message_retry_skips_the_parts_already_posted() {
+    // 510 small fields need 21 embeds: three webhook messages (10 + 10 + 1 embeds).
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).unwrap());
+    let sleeper = ManualSleeper::new(clock.clone());
+    let mut msg = bare_message();
+    msg.fields = (0..510).map(|i| field(&format!("f{i:03}"), "v")).collect();
+    let payloads = render(&msg);
+    assert_eq!(payloads.len(), 3);
+    let body = |i: usize| Matcher::Json(serde_json::to_value(&payloads[i]).unwrap());
+    let mut server = Server::new_async().await;
+    let part1 = server
+        .mock("POST", DISCORD_PATH)
+        .match_query(Matcher::Any)
+        .match_body(body(0))
+        .with_status(204)
+        .expect(1)
+        .create_async()
+        .await;
+    // Both match part 2; mockito answers with the first created one still missing hits.
+    let part2_limited = server
+        .mock("POST", DISCORD_PATH)
+        .match_query(Matcher::Any)
+        .match_body(body(1))
+        .with_status(429)
+        .with_header("content-type", "application/json")
+        .with_body(
+            r#"{"message": "You are being rate limited.", "retry_after": 0.5, "global": false}"#,
+        )
+        .expect(1)
+        .create_async()
+        .await;
+    let part2 = server
+        .mock("POST", DISCORD_PATH)
+        .match_query(Matcher::Any)
+        .match_body(body(1))
+        .with_status(200)
+        .with_body(r#"{"id": "2", "type": 0, "content": "", "channel_id": "9"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let part3 = server
+        .mock("POST", DISCORD_PATH)
+        .match_query(Matcher::Any)
+        .match_body(body(2))
+        .with_status(200)
+        .with_body(r#"{"id": "3", "type": 0, "content": "", "channel_id": "9"}"#)
+        .expect(1)
+        .create_async()
+        .await;
+    let receiver = discord(&server)
+        .with_clock(Arc::new(clock.clone()))
+        .with_sleeper(Arc::new(sleeper.clone()));
+
+    let err = receiver.send(&msg).await.unwrap_err();
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_millis(500)));
+    assert_eq!(receiver.partly_delivered(), 1);
+
+    // The outbox retries: part 1 is not posted again, parts 2 and 3 go after the 0.5 s wait.
+    let delivery = receiver.send(&msg).await;
+    assert_eq!(
+        delivery,
+        Ok(Delivery::Discord {
+            message_ids: vec!["2".into(), "3".into()],
+            parts: 3
+        })
+    );
+    part1.assert_async().await;
+    part2_limited.assert_async().await;
+    part2.assert_async().await;
+    part3.assert_async().await;
+    assert_eq!(sleeper.slept(), vec![Duration::from_millis(500)]);
+    // Delivered in full: forgotten, so memory does not grow.
+    assert_eq!(receiver.partly_delivered(), 0);
+}
+
 // ---------------------------------------------------------------- Discord limits
 
 #[test]

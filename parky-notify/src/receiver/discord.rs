@@ -53,6 +53,19 @@
 //! `Retry-After`; the error is retryable and carries that wait, and the body's `global` flag is
 //! noted in its message. Waits longer than the webhook's maximum wait (5 s by default) are not
 //! slept through: [`NotifyError::Throttled`] is returned instead, for the outbox to reschedule.
+//!
+//! # Split messages and retries
+//!
+//! A message that renders to several payloads is posted part by part, in order. If a later
+//! part fails (a 429, a 5xx, a timeout), `send` fails and the outbox retries the whole
+//! message; so that Discord does not show the earlier parts twice, [`DiscordWebhook`]
+//! remembers, per message (receiver, `dedup_key`, `sequence`), which parts Discord accepted
+//! and their message ids, posts only the missing parts on the retry, and forgets the message
+//! once every part is delivered. At most [`PART_MEMORY`] partly delivered messages are
+//! remembered; beyond that the oldest is forgotten (its retry re-posts every part).
+//!
+//! This memory lives in the process only: after a restart a partly delivered message is
+//! posted again from its first part, so delivery of split messages is at-least-once.
 
 use std::fmt;
 
@@ -90,6 +103,9 @@ pub const AUTHOR_NAME_LIMIT: usize = 256;
 pub const EMBEDS_TOTAL_LIMIT: usize = 6000;
 /// Maximum ids in `allowed_mentions.users` and in `allowed_mentions.roles`.
 pub const ALLOWED_MENTION_IDS: usize = 100;
+/// How many partly delivered split messages a [`DiscordWebhook`] remembers (in process) so
+/// that a retry skips the parts Discord already accepted; the oldest is forgotten first.
+pub const PART_MEMORY: usize = 1024;
 
 /// The embed colour (`0xRRGGBB`) for a message:
 ///
@@ -430,7 +446,7 @@ impl fmt::Display for WebhookPayload {
 
 #[cfg(feature = "http")]
 mod client {
-    use std::collections::VecDeque;
+    use std::collections::{BTreeMap, HashMap, VecDeque};
     use std::fmt;
     use std::sync::{Arc, Mutex, PoisonError};
     use std::time::Duration;
@@ -440,7 +456,7 @@ mod client {
     use parky_core::{ApiError, Clock, RateLimit, RetryAfter, SecretUrl, SystemClock};
     use serde::Deserialize;
 
-    use super::render;
+    use super::{render, PART_MEMORY};
     use crate::error::NotifyError;
     use crate::message::Message;
     use crate::receiver::http::{excerpt, redact_url, Reply, Transport};
@@ -531,6 +547,45 @@ mod client {
         clock: Arc<dyn Clock>,
         sleeper: Arc<dyn Sleeper>,
         limiter: Mutex<RateLimiter>,
+        parts: Mutex<AcceptedParts>,
+    }
+
+    /// A message's identity: receiver, `dedup_key`, `sequence`.
+    type PartKey = (String, String, u64);
+
+    /// Per split message some part of which Discord accepted but not all: the accepted part
+    /// indices with their message ids (`None` for a `204`); oldest first for eviction.
+    #[derive(Debug, Default)]
+    struct AcceptedParts {
+        accepted: HashMap<PartKey, BTreeMap<usize, Option<String>>>,
+        order: VecDeque<PartKey>,
+    }
+
+    impl AcceptedParts {
+        fn get(&self, key: &PartKey) -> BTreeMap<usize, Option<String>> {
+            self.accepted.get(key).cloned().unwrap_or_default()
+        }
+
+        fn remember(&mut self, key: &PartKey, index: usize, id: Option<String>) {
+            if let Some(parts) = self.accepted.get_mut(key) {
+                parts.insert(index, id);
+                return;
+            }
+            self.accepted
+                .insert(key.clone(), BTreeMap::from([(index, id)]));
+            self.order.push_back(key.clone());
+            while self.order.len() > PART_MEMORY {
+                if let Some(old) = self.order.pop_front() {
+                    self.accepted.remove(&old);
+                }
+            }
+        }
+
+        fn forget(&mut self, key: &PartKey) {
+            if self.accepted.remove(key).is_some() {
+                self.order.retain(|k| k != key);
+            }
+        }
     }
 
     impl fmt::Debug for DiscordWebhook {
@@ -566,6 +621,7 @@ mod client {
                 clock: Arc::new(SystemClock),
                 sleeper: Arc::new(TokioSleeper),
                 limiter: Mutex::new(RateLimiter::discord_default()),
+                parts: Mutex::new(AcceptedParts::default()),
             })
         }
 
@@ -630,6 +686,18 @@ mod client {
             // The limiter's fields are always consistent between statements, so a poisoned
             // lock still guards valid data; recovering avoids a panic.
             self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        fn parts(&self) -> std::sync::MutexGuard<'_, AcceptedParts> {
+            // The map and queue are updated together without any call that can panic
+            // half-way, so a poisoned lock still guards consistent data.
+            self.parts.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        /// How many split messages are remembered as partly delivered.
+        #[must_use]
+        pub fn partly_delivered(&self) -> usize {
+            self.parts().accepted.len()
         }
 
         fn request_url(&self) -> url::Url {
@@ -774,12 +842,26 @@ mod client {
             &self.name
         }
 
+        /// Posts every rendered part in order, skipping the parts of a split message that
+        /// Discord accepted on an earlier, failed `send` (see the module docs).
         async fn send(&self, message: &Message) -> Result<Delivery, NotifyError> {
             let payloads = render(message);
             let parts = payloads.len();
-            let mut message_ids = Vec::new();
-            tracing::debug!(receiver = %self.name, parts, "posting to Discord");
+            let key: PartKey = (
+                message.receiver.clone(),
+                message.dedup_key.clone(),
+                message.sequence,
+            );
+            let mut accepted = if parts > 1 {
+                self.parts().get(&key)
+            } else {
+                BTreeMap::new()
+            };
+            tracing::debug!(receiver = %self.name, parts, already_accepted = accepted.len(), "posting to Discord");
             for (index, payload) in payloads.iter().enumerate() {
+                if accepted.contains_key(&index) {
+                    continue;
+                }
                 self.throttle().await?;
                 let redact = |text: &str| redact_url(&self.url, text);
                 let reply = self
@@ -794,9 +876,10 @@ mod client {
                     tracing::warn!(receiver = %self.name, part = index + 1, parts, %error, "Discord refused the message");
                     return Err(error);
                 }
+                let mut id = None;
                 if self.wait && reply.status != 204 {
                     match serde_json::from_str::<PostedMessage>(&reply.body) {
-                        Ok(posted) => message_ids.push(posted.id),
+                        Ok(posted) => id = Some(posted.id),
                         Err(_) => tracing::warn!(
                             receiver = %self.name,
                             status = reply.status,
@@ -804,7 +887,17 @@ mod client {
                         ),
                     }
                 }
+                if index + 1 < parts {
+                    // Remembered at once, so a later failure (or a cancelled send) does not
+                    // lead to this part being posted again.
+                    self.parts().remember(&key, index, id.clone());
+                }
+                accepted.insert(index, id);
             }
+            if parts > 1 {
+                self.parts().forget(&key);
+            }
+            let message_ids: Vec<String> = accepted.into_values().flatten().collect();
             Ok(Delivery::Discord { message_ids, parts })
         }
     }
