@@ -1067,3 +1067,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_deleted_outbox_file_is_refused_not_written_in_vain() {
+    // SQLite would keep writing to the unlinked file; every later transaction must fail
+    // instead, naming the file, so that /healthz and the sender notice.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.sqlite");
+    let outbox = SqliteOutbox::open(&path).unwrap();
+    let now = chrono::Utc::now();
+    assert!(outbox.counts(now).is_ok());
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let err = outbox.counts(now).unwrap_err().to_string();
+    assert!(
+        err.contains("outbox.sqlite") && err.contains("gone"),
+        "{err}"
+    );
+    // Replaced by a directory: refused as well.
+    std::fs::create_dir(&path).unwrap();
+    let err = outbox.counts(now).unwrap_err().to_string();
+    assert!(err.contains("no longer a regular file"), "{err}");
+}

@@ -231,11 +231,35 @@ impl SqliteOutbox {
     }
 
     /// Run `body` in one `BEGIN IMMEDIATE` transaction, committed if it returns `Ok`.
+    /// SQLite keeps writing to a file that was deleted or replaced while it was open, and
+    /// nothing would be durable any more: refuse every transaction once the path no longer
+    /// names a regular file.
+    fn check_file(&self, operation: &'static str) -> Result<(), NotifyError> {
+        if self.file == ":memory:" {
+            return Ok(());
+        }
+        match std::fs::metadata(&self.file) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Ok(_) => Err(NotifyError::OutboxStorage {
+                file: self.file.clone(),
+                operation,
+                message: "the outbox path is no longer a regular file (replaced while open)"
+                    .to_owned(),
+            }),
+            Err(e) => Err(NotifyError::OutboxStorage {
+                file: self.file.clone(),
+                operation,
+                message: format!("the outbox file is gone (deleted while open?): {e}"),
+            }),
+        }
+    }
+
     fn write<T>(
         &self,
         operation: &'static str,
         body: impl FnOnce(&Transaction<'_>, &Context<'_>) -> Result<T, NotifyError>,
     ) -> Result<T, NotifyError> {
+        self.check_file(operation)?;
         let mut connection = self.lock();
         let ctx = Context {
             file: &self.file,
@@ -255,6 +279,7 @@ impl SqliteOutbox {
         operation: &'static str,
         body: impl FnOnce(&Transaction<'_>, &Context<'_>) -> Result<T, NotifyError>,
     ) -> Result<T, NotifyError> {
+        self.check_file(operation)?;
         let mut connection = self.lock();
         let ctx = Context {
             file: &self.file,
