@@ -50,6 +50,9 @@ pub(crate) enum CliError {
         /// The outbox file.
         outbox: std::path::PathBuf,
     },
+    /// The async runtime for the HTTP commands could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The SLO library refused the input.
     #[error(transparent)]
     Slo(SloError),

@@ -21,10 +21,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, error::CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|source| error::CliError::Io {
-            path: std::path::PathBuf::from("<tokio runtime>"),
-            source,
-        })
+        .map_err(error::CliError::Runtime)
 }
 
 fn main() -> ExitCode {

@@ -17,6 +17,7 @@ use parky_notify::sentry::{apply, plan_sync, ApplyOptions, RuleSet, SentryClient
 use parky_notify::server::{serve as serve_http, Service};
 use parky_notify::wiring::notifiers_from_policy;
 use parky_notify::{labels_from, Field, Message, MessageStatus, NotifyPolicy};
+use parky_slo::objective::duration_label;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 use secrecy::SecretString;
@@ -68,9 +69,9 @@ pub(crate) fn route(args: &RouteArgs, out: &mut impl Write) -> Result<(), CliErr
                 r.receiver.clone(),
                 r.path.clone(),
                 r.group_key(&labels),
-                render::duration(r.timing.group_wait),
-                render::duration(r.timing.group_interval),
-                render::duration(r.timing.repeat_interval),
+                duration_label(r.timing.group_wait),
+                duration_label(r.timing.group_interval),
+                duration_label(r.timing.repeat_interval),
             ]);
         }
         out.write_all(table.text("").as_bytes())?;

@@ -100,25 +100,6 @@ pub(crate) fn count(n: u64) -> String {
     out
 }
 
-/// A duration in the largest units that keep it short: `51.84s` (two decimals at most, below
-/// a minute), `5m`, `1h30m`, `30d` (whole seconds from a minute on).
-pub(crate) fn duration(d: Duration) -> String {
-    let value = d.as_secs_f64();
-    if value < 59.995 {
-        let text = format!("{value:.2}");
-        return format!("{}s", text.trim_end_matches('0').trim_end_matches('.'));
-    }
-    let mut rest = value.round() as u64;
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            let _ = write!(out, "{}{unit}", rest / size);
-            rest %= size;
-        }
-    }
-    out
-}
-
 /// A duration in seconds with at most two decimals: `51.84s`, `129.6s`, `259.2s`.
 pub(crate) fn seconds(d: Duration) -> String {
     let text = format!("{:.2}", d.as_secs_f64());
@@ -146,20 +127,6 @@ mod tests {
         assert_eq!(count(1_000), "1,000");
         assert_eq!(count(10_000), "10,000");
         assert_eq!(count(1_234_567), "1,234,567");
-    }
-
-    #[test]
-    fn durations_use_the_largest_units() {
-        assert_eq!(duration(Duration::from_millis(51_840)), "51.84s");
-        assert_eq!(duration(Duration::from_secs(300)), "5m");
-        assert_eq!(duration(Duration::from_secs(5_400)), "1h30m");
-        assert_eq!(duration(Duration::from_secs(30 * 86_400)), "30d");
-        assert_eq!(duration(Duration::from_secs(7)), "7s");
-        assert_eq!(duration(Duration::from_millis(120_960)), "2m1s");
-        assert_eq!(duration(Duration::from_millis(262_996)), "4m23s");
-        assert_eq!(duration(Duration::from_millis(129_600)), "2m10s");
-        assert_eq!(duration(Duration::from_millis(48_384)), "48.38s");
-        assert_eq!(duration(Duration::from_millis(500)), "0.5s");
     }
 
     #[test]

@@ -217,7 +217,7 @@ fn budget_text(status: &SloStatus) -> String {
         Some(d) if d.is_zero() => text.push_str("; exhausted"),
         Some(d) => text.push_str(&format!(
             "; gone in {} at the {} pace",
-            render::duration(Duration::from_secs(d.as_secs())),
+            duration_label(Duration::from_secs(d.as_secs())),
             duration_label(status.exhaustion_window)
         )),
         None => text.push_str(&format!(
