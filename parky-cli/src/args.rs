@@ -78,12 +78,12 @@ pub(crate) struct AutorollbackMarkArgs {
     /// The canary controller's SQLite state file (must exist).
     #[arg(long)]
     pub(crate) state: PathBuf,
-    /// The decision's id (see `deploy autorollback report`).
-    #[arg(value_name = "ID")]
-    pub(crate) id: u64,
     /// Mark the decision as a false positive (the only mark there is; required).
     #[arg(long, required = true)]
     pub(crate) false_positive: bool,
+    /// The decision's id (see `deploy autorollback report`).
+    #[arg(value_name = "ID")]
+    pub(crate) id: u64,
     /// Why the decision was wrong, e.g. "cold start after deploy".
     #[arg(long, default_value = "")]
     pub(crate) note: String,

@@ -138,8 +138,10 @@ pub(crate) fn autorollback_report(
     let ledger = controller.status()?.ledger;
     let now = args.at.unwrap_or_else(|| SystemClock.now());
     let report = ledger.report(now);
+    // The report is as of `now`; the table lists the same decisions (none made after it).
+    let made: Vec<_> = ledger.decisions().iter().filter(|d| d.at <= now).collect();
     if args.output == DemoOutput::Json {
-        let document = json!({ "report": report, "decisions": ledger.decisions() });
+        let document = json!({ "report": report, "decisions": made });
         serde_json::to_writer_pretty(&mut *out, &document)?;
         writeln!(out)?;
         return Ok(());
@@ -185,7 +187,7 @@ pub(crate) fn autorollback_report(
         "false positive",
         "reasons",
     ]);
-    for d in ledger.decisions() {
+    for d in made {
         let enforcement = match d.enforcement {
             Enforcement::Enforced => "enforced",
             Enforcement::Shadowed => "shadowed",
