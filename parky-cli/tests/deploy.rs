@@ -356,3 +356,18 @@ fn canary_tick_simulates_one_tick_per_slot() {
     let output = parky(&["canary", "tick", "--state", state], &[]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn the_example_plan_from_the_readme_is_valid_and_ordered() {
+    let plan = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../parky-deploy/examples/deploy-plan.yaml"
+    );
+    let text = stdout(&parky(&["deploy", "plan", "--plan", plan], &[]));
+    // store-sync ← public ← admin ← marketing: the dependency chain is the only order.
+    let order: Vec<&str> = ["1. store-sync", "2. public", "3. admin", "4. marketing"]
+        .into_iter()
+        .filter(|step| text.contains(step))
+        .collect();
+    assert_eq!(order.len(), 4, "{text}");
+}
