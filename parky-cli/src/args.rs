@@ -23,10 +23,12 @@ pub(crate) enum Command {
     Notify(NotifyCommand),
     /// Tell the ops cycle end to end on a seeded, simulated service (no network, no account).
     Demo(DemoArgs),
-    /// Deploys: ordered multi-service plans (dry run) and the auto-rollback ledger.
+    /// Deploys: ordered multi-service plans (run, dry run), rollbacks and the auto-rollback
+    /// ledger.
     #[command(subcommand)]
     Deploy(DeployCommand),
-    /// The canary controller's state file: show it, or run one tick against the simulator.
+    /// Canaries of a Worker: start, tick (the 5-minute cron), promote, pause, resume, abort,
+    /// status; on Cloudflare or the embedded simulator.
     #[command(subcommand)]
     Canary(CanaryCommand),
 }
@@ -37,6 +39,12 @@ pub(crate) enum DeployCommand {
     /// mark the secrets missing from the environment (listed, not fatal). Exits non-zero only
     /// when the plan is invalid (unknown field, unknown dependency, dependency cycle, …).
     Plan(DeployPlanArgs),
+    /// Run a deploy plan: check the secrets, deploy each service in order with its command,
+    /// smoke-test it, and on the first failure roll back what was deployed, in reverse order.
+    Run(DeployRunArgs),
+    /// Roll back a Worker (wrangler's rule: the newest earlier deployment that ran one
+    /// version at 100 %, or --version), or one service of a plan (its rollback command).
+    Rollback(DeployRollbackArgs),
     /// The auto-rollback decisions (shadow ledger) kept in the canary controller's state file.
     #[command(subcommand)]
     Autorollback(AutorollbackCommand),
@@ -48,6 +56,59 @@ pub(crate) struct DeployPlanArgs {
     /// `smoke_test`).
     #[arg(long)]
     pub(crate) plan: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployRunArgs {
+    /// The deploy plan (YAML); `workdir`s are relative to its directory.
+    #[arg(long)]
+    pub(crate) plan: PathBuf,
+    /// Print the plan and the secret check; run nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeployRollbackArgs {
+    /// The Worker script to roll back (with --simulate or --account-id).
+    #[arg(long, conflicts_with_all = ["plan", "service"], required_unless_present = "plan")]
+    pub(crate) script: Option<String>,
+    /// Roll back on the embedded Workers simulator, seeded with --simulated-history.
+    #[arg(long, conflicts_with = "account_id")]
+    pub(crate) simulate: bool,
+    /// The simulated Worker's deployments, oldest first, each one version at 100 %
+    /// (--simulate only).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "v1,v2",
+        requires = "simulate"
+    )]
+    pub(crate) simulated_history: Vec<String>,
+    /// The Cloudflare account id (the API token comes from CLOUDFLARE_API_TOKEN).
+    #[arg(long)]
+    pub(crate) account_id: Option<String>,
+    /// The Cloudflare API base URL.
+    #[arg(long, default_value = parky_deploy::workers::CLOUDFLARE_API_BASE)]
+    pub(crate) api_base: String,
+    /// Roll back to this version instead of wrangler's default target.
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) to: Option<String>,
+    /// The deployment message (at most 100 bytes; default "Rollback", as wrangler).
+    #[arg(long)]
+    pub(crate) message: Option<String>,
+    /// Deploy even though secrets changed since the target version was deployed.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// A deploy plan whose service to roll back with its rollback command.
+    #[arg(long, requires = "service")]
+    pub(crate) plan: Option<PathBuf>,
+    /// The plan's service to roll back.
+    #[arg(long, requires = "plan")]
+    pub(crate) service: Option<String>,
+    /// Print the rollback command; run nothing (with --plan).
+    #[arg(long, requires = "plan")]
+    pub(crate) dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,20 +152,63 @@ pub(crate) struct AutorollbackMarkArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CanaryCommand {
-    /// Show the canary in a state file: phase, traffic weight, stable and canary versions,
-    /// failed checks, the last tick's slot, the lease and any pending traffic change.
+    /// Show the canary in a state file (read-only): phase, traffic weight, stable and canary
+    /// versions, failed checks, the last tick's slot, the lease and any pending traffic
+    /// change.
     Status(CanaryStatusArgs),
-    /// Run one controller tick now (as a cron job would every 5 minutes) against the
-    /// embedded Workers simulator: stable `v1`, canary `v2` (started when the state file has
-    /// no canary yet), 200,000 simulated requests per window.
+    /// Run one controller tick (as a cron job would every 5 minutes): judge the canary on
+    /// the last window's metrics and promote, hold or roll back. With --simulate: the
+    /// embedded simulator (a canary `v2` against `v1` is started when the state file has
+    /// none; 200,000 simulated requests per window); with --account-id: Cloudflare, judged
+    /// on its GraphQL Analytics.
     Tick(CanaryTickArgs),
+    /// Start a canary of a new version against the version now serving 100 %.
+    Start(CanaryStartArgs),
+    /// Promote the canary one step now (ignoring bake time and checks), or to 100 % with
+    /// --full.
+    Promote(CanaryPromoteArgs),
+    /// Pause the canary: ticks stop advancing it (failed checks still count).
+    Pause(CanaryCommandArgs),
+    /// Resume a paused canary; the progress deadline restarts now.
+    Resume(CanaryCommandArgs),
+    /// Abort the canary: all traffic back to the stable version now (enforced even in
+    /// shadow mode).
+    Abort(CanaryCommandArgs),
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct CanaryStatusArgs {
-    /// The canary controller's SQLite state file (must exist).
+    /// The canary controller's SQLite state file (must exist; opened read-only).
     #[arg(long)]
     pub(crate) state: PathBuf,
+}
+
+/// Where the canary runs: the embedded simulator or a Cloudflare account.
+#[derive(Debug, Args)]
+pub(crate) struct PlatformArgs {
+    /// Drive the embedded Workers simulator, rebuilt from the state file on each run.
+    #[arg(
+        long,
+        required_unless_present = "account_id",
+        conflicts_with = "account_id"
+    )]
+    pub(crate) simulate: bool,
+    /// The Cloudflare account id; the API token comes from the environment variable
+    /// CLOUDFLARE_API_TOKEN (Workers Scripts: Edit, and Account Analytics: Read for ticks).
+    #[arg(long)]
+    pub(crate) account_id: Option<String>,
+    /// The Worker script (default with --simulate: demo-worker; required with --account-id).
+    #[arg(long)]
+    pub(crate) script: Option<String>,
+    /// The Cloudflare API base URL (the GraphQL endpoint is `<base>/graphql`).
+    #[arg(long, default_value = parky_deploy::workers::CLOUDFLARE_API_BASE)]
+    pub(crate) api_base: String,
+    /// The environment the auto-rollback ledger records decisions under.
+    #[arg(long, default_value = "production")]
+    pub(crate) environment: String,
+    /// With --simulate: the canary version fails 5 % of its requests (it gets rolled back).
+    #[arg(long, requires = "simulate")]
+    pub(crate) bad: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,19 +216,66 @@ pub(crate) struct CanaryTickArgs {
     /// The canary controller's SQLite state file (created on first use).
     #[arg(long)]
     pub(crate) state: PathBuf,
-    /// Drive the embedded Workers simulator (required: talking to Cloudflare is not wired
-    /// into the CLI yet).
-    #[arg(long, required = true)]
-    pub(crate) simulate: bool,
+    #[command(flatten)]
+    pub(crate) platform: PlatformArgs,
     /// Tick at this time (RFC 3339) instead of the system clock, to walk through a rollout.
+    /// A time before the last recorded tick is refused.
     #[arg(long, value_parser = parse_time)]
     pub(crate) now: Option<chrono::DateTime<chrono::Utc>>,
-    /// The simulated canary fails 5 % of its requests (it gets rolled back).
-    #[arg(long)]
-    pub(crate) bad: bool,
-    /// Start the canary in shadow mode (rollbacks are only recorded in the ledger).
+    /// With --simulate, when the tick starts the canary: start it in shadow mode.
     #[arg(long)]
     pub(crate) shadow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DemoOutput::Text)]
+    pub(crate) output: DemoOutput,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CanaryStartArgs {
+    /// The canary controller's SQLite state file (created on first use).
+    #[arg(long)]
+    pub(crate) state: PathBuf,
+    #[command(flatten)]
+    pub(crate) platform: PlatformArgs,
+    /// The new version to canary (a Workers version id).
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) canary: String,
+    /// With --simulate and a new state file: the version serving 100 % (default v1).
+    #[arg(long, requires = "simulate")]
+    pub(crate) stable: Option<String>,
+    /// Only record the automatic rollbacks the controller would make (shadow mode).
+    #[arg(long)]
+    pub(crate) shadow: bool,
+    /// Start at this time (RFC 3339) instead of the system clock.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DemoOutput::Text)]
+    pub(crate) output: DemoOutput,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CanaryPromoteArgs {
+    #[command(flatten)]
+    pub(crate) command: CanaryCommandArgs,
+    /// Promote to 100 % now, skipping the remaining steps.
+    #[arg(long)]
+    pub(crate) full: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CanaryCommandArgs {
+    /// The canary controller's SQLite state file (must exist).
+    #[arg(long)]
+    pub(crate) state: PathBuf,
+    #[command(flatten)]
+    pub(crate) platform: PlatformArgs,
+    /// Act at this time (RFC 3339) instead of the system clock.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DemoOutput::Text)]
+    pub(crate) output: DemoOutput,
 }
 
 #[derive(Debug, Subcommand)]

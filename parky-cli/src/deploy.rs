@@ -2,30 +2,40 @@
 //! the canary controller's state file.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parky_core::{Clock, SystemClock};
+use parky_core::{Clock, SecretString, SystemClock};
 use parky_deploy::controller::{
-    CanaryController, CanaryMetrics, ControllerSettings, Recovery, SimulatedMetrics, SkipReason,
-    TickOutcome,
+    CanaryController, CanaryMetrics, ControllerSettings, MarkOutcome, Recovery, Report,
+    SimulatedMetrics, SkipReason, StateFile, TickOutcome, WorkersAnalytics, DEFAULT_INTERVAL,
 };
 use parky_deploy::model::{TrafficSplit, VersionId};
-use parky_deploy::plan::{check_secrets, DeployPlan, EnvSecrets};
-use parky_deploy::policy::canary::{Action, CanaryPlan};
+use parky_deploy::plan::{
+    check_secrets, CommandDeployer, DeployPlan, Deployer, EnvSecrets, Executor, HttpProber,
+    TokioSleeper,
+};
+use parky_deploy::policy::canary::{Action, CanaryPlan, CanaryState, Command};
 use parky_deploy::policy::judge::SloJudge;
 use parky_deploy::policy::shadow::{DecisionId, Enforcement, EnforcementMode};
-use parky_deploy::workers::{DeploymentRequest, VersionBehaviour, WorkersApi, WorkersSimulator};
+use parky_deploy::workers::{
+    rollback as workers_rollback, DeploymentRequest, RollbackOptions, VersionBehaviour, WorkersApi,
+    WorkersClient, WorkersSimulator,
+};
 use parky_deploy::DeployError;
 use serde_json::json;
 
 use crate::args::{
-    AutorollbackMarkArgs, AutorollbackReportArgs, CanaryStatusArgs, CanaryTickArgs, DemoOutput,
-    DeployPlanArgs,
+    AutorollbackMarkArgs, AutorollbackReportArgs, CanaryCommandArgs, CanaryStartArgs,
+    CanaryStatusArgs, CanaryTickArgs, DemoOutput, DeployPlanArgs, DeployRollbackArgs,
+    DeployRunArgs, PlatformArgs,
 };
 use crate::error::CliError;
 use crate::render::{self, Table};
+
+/// The environment variable the Cloudflare API token is read from.
+pub(crate) const TOKEN_ENV: &str = "CLOUDFLARE_API_TOKEN";
 
 /// The Worker script the simulated canary runs on (as in `examples/canary_cron.rs`).
 pub(crate) const SIMULATED_SCRIPT: &str = "demo-worker";
@@ -36,30 +46,9 @@ const SIMULATED_REQUESTS: u64 = 200_000;
 
 /// `parky deploy plan`: the dry run, with the missing secrets marked (not fatal).
 pub(crate) fn plan(args: &DeployPlanArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let text = std::fs::read_to_string(&args.plan).map_err(|source| CliError::Io {
-        path: args.plan.clone(),
-        source,
-    })?;
-    let plan = DeployPlan::from_yaml(&text).map_err(|err| CliError::Flag {
-        flag: "--plan",
-        reason: format!("{}: {err}", args.plan.display()),
-    })?;
+    let plan = read_plan(&args.plan)?;
     writeln!(out, "{}", plan.dry_run())?;
-    match check_secrets(&plan, &EnvSecrets) {
-        Ok(()) => writeln!(out, "secrets: all present in the environment")?,
-        Err(DeployError::MissingSecrets { missing }) => {
-            writeln!(
-                out,
-                "secrets: {} missing from the environment (a run would stop before deploying anything):",
-                missing.len()
-            )?;
-            for (service, name) in &missing {
-                writeln!(out, "  MISSING {name} (service {service})")?;
-            }
-        }
-        Err(other) => return Err(other.into()),
-    }
-    Ok(())
+    secrets_lines(&plan, out)
 }
 
 /// Fails with the OS error, naming the file, unless `path` exists: opening the controller
@@ -73,42 +62,132 @@ fn require_state(path: &Path) -> Result<(), CliError> {
         })
 }
 
-/// A simulator serving `v1` (healthy) and `v2` (healthy, or failing 5 % when `bad`).
-fn simulator(bad: bool) -> Result<WorkersSimulator, DeployError> {
+/// The state file opened read-only (it must exist and be a Parky state file).
+fn open_read_only(path: &Path) -> Result<StateFile, CliError> {
+    require_state(path)?;
+    Ok(StateFile::open(path)?)
+}
+
+/// A simulator for `script` serving `split`, with `stable` and `canary` uploaded: healthy,
+/// or the canary failing 5 % of its requests when `bad`.
+fn simulator(
+    script: &str,
+    stable: &VersionId,
+    canary: Option<&VersionId>,
+    bad: bool,
+    split: &TrafficSplit,
+) -> Result<WorkersSimulator, CliError> {
     let simulator = WorkersSimulator::new();
     let p99 = Duration::from_millis(120);
-    simulator.upload_version(
-        SIMULATED_SCRIPT,
-        "v1".into(),
-        VersionBehaviour::healthy(p99),
-    );
-    let canary = if bad {
-        VersionBehaviour::new(0.05, p99)?
-    } else {
-        VersionBehaviour::healthy(p99)
-    };
-    simulator.upload_version(SIMULATED_SCRIPT, "v2".into(), canary);
+    simulator.upload_version(script, stable.clone(), VersionBehaviour::healthy(p99));
+    if let Some(canary) = canary {
+        let behaviour = if bad {
+            VersionBehaviour::new(0.05, p99)?
+        } else {
+            VersionBehaviour::healthy(p99)
+        };
+        simulator.upload_version(script, canary.clone(), behaviour);
+    }
+    crate::runtime()?
+        .block_on(simulator.create_deployment(script, &DeploymentRequest::from_split(split)))?;
     Ok(simulator)
 }
 
-/// Opens the controller over the simulator. Reading the state and marking decisions never
-/// call the platform, so the simulator stands in for it there.
+/// The platform a canary command acts on, and the metrics its ticks are judged on.
+struct Platform {
+    script: String,
+    api: Arc<dyn WorkersApi>,
+    metrics: Arc<dyn CanaryMetrics>,
+}
+
+/// The Cloudflare API token from the environment, as a secret (never printed).
+fn token() -> Result<SecretString, CliError> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(token) if !token.trim().is_empty() => Ok(SecretString::from(token)),
+        _ => Err(CliError::Flag {
+            flag: "--account-id",
+            reason: format!(
+                "{TOKEN_ENV} is not set: export a Cloudflare API token (Workers Scripts: Edit; Account Analytics: Read for ticks)"
+            ),
+        }),
+    }
+}
+
+/// The real Cloudflare platform of `--account-id`: the Workers API and its GraphQL analytics.
+fn cloudflare(args: &PlatformArgs, account_id: &str) -> Result<Platform, CliError> {
+    let script = args.script.clone().ok_or(CliError::Flag {
+        flag: "--script",
+        reason: "required with --account-id (the Worker to canary)".to_owned(),
+    })?;
+    let token = token()?;
+    let api = WorkersClient::new(&args.api_base, account_id, token.clone())?;
+    let endpoint = format!("{}/graphql", args.api_base.trim_end_matches('/'));
+    let metrics = WorkersAnalytics::new(&endpoint, account_id, token)?;
+    Ok(Platform {
+        script,
+        api: Arc::new(api),
+        metrics: Arc::new(metrics),
+    })
+}
+
+/// What a simulated platform needs from the state file: the versions and the split.
+struct Simulated {
+    stable: VersionId,
+    canary: Option<VersionId>,
+    split: TrafficSplit,
+}
+
+/// The simulated Worker as the state file leaves it: its versions, and the split of a
+/// pending change if one is recorded, else the state's.
+fn simulated_from_state(path: &Path) -> Result<Option<Simulated>, CliError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let status = StateFile::open(path)?.status()?;
+    Ok(status.state.map(|state: CanaryState| Simulated {
+        stable: state.stable().clone(),
+        canary: Some(state.canary().clone()),
+        split: status.pending.unwrap_or_else(|| state.traffic()),
+    }))
+}
+
+/// The simulated platform: the simulator serving `sim`, judged on seeded simulated traffic.
+fn simulated_platform(
+    args: &PlatformArgs,
+    sim: &Simulated,
+    seed: u64,
+) -> Result<Platform, CliError> {
+    let script = args
+        .script
+        .clone()
+        .unwrap_or_else(|| SIMULATED_SCRIPT.to_owned());
+    let simulator = simulator(
+        &script,
+        &sim.stable,
+        sim.canary.as_ref(),
+        args.bad,
+        &sim.split,
+    )?;
+    let metrics = SimulatedMetrics::new(simulator.clone(), SIMULATED_REQUESTS, seed);
+    Ok(Platform {
+        script,
+        api: Arc::new(simulator),
+        metrics: Arc::new(metrics),
+    })
+}
+
+/// Opens the controller for `platform` on the state file.
 fn open_controller(
     path: &Path,
-    simulator: &WorkersSimulator,
-    seed: u64,
+    platform: &Platform,
+    environment: &str,
 ) -> Result<CanaryController, CliError> {
-    let metrics: Arc<dyn CanaryMetrics> = Arc::new(SimulatedMetrics::new(
-        simulator.clone(),
-        SIMULATED_REQUESTS,
-        seed,
-    ));
     Ok(CanaryController::open(
         path,
-        ControllerSettings::new(SIMULATED_SCRIPT, SIMULATED_ENVIRONMENT)
+        ControllerSettings::new(platform.script.clone(), environment)
             .with_holder(format!("parky-cli-{}", std::process::id())),
-        Arc::new(simulator.clone()),
-        metrics,
+        platform.api.clone(),
+        platform.metrics.clone(),
         Arc::new(SloJudge::default()),
     )?)
 }
@@ -133,9 +212,7 @@ pub(crate) fn autorollback_report(
     args: &AutorollbackReportArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    require_state(&args.state)?;
-    let controller = open_controller(&args.state, &simulator(false)?, 0)?;
-    let ledger = controller.status()?.ledger;
+    let ledger = open_read_only(&args.state)?.status()?.ledger;
     let now = args.at.unwrap_or_else(|| SystemClock.now());
     let report = ledger.report(now);
     // The report is as of `now`; the table lists the same decisions (none made after it).
@@ -217,22 +294,43 @@ pub(crate) fn autorollback_mark(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     require_state(&args.state)?;
-    let controller = open_controller(&args.state, &simulator(false)?, 0)?;
+    // Refuse a file that is not a state file before opening it read-write.
+    StateFile::open(&args.state)?;
+    // Marking never calls the platform: an empty simulator stands in for it.
+    let simulator = WorkersSimulator::new();
+    let platform = Platform {
+        script: SIMULATED_SCRIPT.to_owned(),
+        api: Arc::new(simulator.clone()),
+        metrics: Arc::new(SimulatedMetrics::new(simulator, SIMULATED_REQUESTS, 0)),
+    };
+    let controller = open_controller(&args.state, &platform, SIMULATED_ENVIRONMENT)?;
     let now = SystemClock.now();
-    crate::runtime()?.block_on(controller.mark_false_positive(
+    let outcome = crate::runtime()?.block_on(controller.mark_false_positive(
         now,
         DecisionId(args.id),
         &args.note,
     ))?;
-    writeln!(out, "decision {} marked as a false positive", args.id)?;
+    match outcome {
+        MarkOutcome::Marked => writeln!(out, "decision {} marked as a false positive", args.id)?,
+        MarkOutcome::AlreadyMarked(first) => {
+            write!(
+                out,
+                "decision {} was already marked as a false positive at {}",
+                args.id,
+                render::time(first.marked_at)
+            )?;
+            if !first.note.is_empty() {
+                write!(out, " ({})", first.note)?;
+            }
+            writeln!(out, "; the first mark is kept, nothing changed")?;
+        }
+    }
     Ok(())
 }
 
-/// `parky canary status`.
+/// `parky canary status`: read-only.
 pub(crate) fn canary_status(args: &CanaryStatusArgs, out: &mut impl Write) -> Result<(), CliError> {
-    require_state(&args.state)?;
-    let controller = open_controller(&args.state, &simulator(false)?, 0)?;
-    let status = controller.status()?;
+    let status = open_read_only(&args.state)?.status()?;
     writeln!(out, "state file: {}", args.state.display())?;
     match &status.state {
         None => writeln!(out, "canary: none")?,
@@ -252,13 +350,20 @@ pub(crate) fn canary_status(args: &CanaryStatusArgs, out: &mut impl Write) -> Re
                     plan.mode()
                 )?;
             }
+            if let Some(event) = state.history().last() {
+                writeln!(
+                    out,
+                    "last event: {} at {}",
+                    event.kind,
+                    render::time(event.at)
+                )?;
+            }
         }
     }
     let last_slot = status.last_slot.map_or_else(
         || "none".to_owned(),
         |slot| {
-            let interval_ms =
-                i64::try_from(controller.settings().interval.as_millis()).unwrap_or(i64::MAX);
+            let interval_ms = i64::try_from(DEFAULT_INTERVAL.as_millis()).unwrap_or(i64::MAX);
             let start = chrono::DateTime::from_timestamp_millis(slot.saturating_mul(interval_ms));
             format!("{slot} (from {})", opt_time(start))
         },
@@ -281,44 +386,147 @@ pub(crate) fn canary_status(args: &CanaryStatusArgs, out: &mut impl Write) -> Re
     Ok(())
 }
 
+/// One action, for people.
 fn action_text(action: &Action) -> String {
     match action {
         Action::SetTraffic(split) => format!("set traffic: {}", split_text(split)),
-        Action::Promote(version) => format!("promote {version}"),
-        Action::Rollback { to } => format!("roll back to {to}"),
-        Action::Record(event) => format!("record {:?}", event.kind),
+        Action::Promote(version) => format!("promote {version} to 100%"),
+        Action::Rollback { to } => format!("roll back: 100% to {to}"),
+        Action::Record(event) => event.kind.to_string(),
     }
 }
 
-/// `parky canary tick --simulate`: one tick, as `examples/canary_cron.rs` does.
+/// The lines under a tick's or a command's headline.
+fn report_lines(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
+    match &report.recovery {
+        Some(Recovery::Adopted { split, planned_at }) => writeln!(
+            out,
+            "  recovered: adopted {} (planned at {} by a run that died)",
+            split_text(split),
+            render::time(*planned_at)
+        )?,
+        Some(Recovery::Discarded { split, planned_at }) => writeln!(
+            out,
+            "  recovered: discarded {} (planned at {}, never applied)",
+            split_text(split),
+            render::time(*planned_at)
+        )?,
+        None => {}
+    }
+    for action in &report.actions {
+        writeln!(out, "  {}", action_text(action))?;
+    }
+    for id in &report.deployments {
+        writeln!(out, "  deployment {id} created")?;
+    }
+    for id in &report.decisions {
+        writeln!(out, "  auto-rollback decision {id} recorded")?;
+    }
+    if report.actions.is_empty() && report.recovery.is_none() {
+        writeln!(out, "  no change")?;
+    }
+    Ok(())
+}
+
+/// A report as JSON.
+fn report_json(report: &Report) -> serde_json::Value {
+    let recovery = report.recovery.as_ref().map(|r| match r {
+        Recovery::Adopted { split, planned_at } => {
+            json!({"kind": "adopted", "traffic": split, "planned_at": planned_at})
+        }
+        Recovery::Discarded { split, planned_at } => {
+            json!({"kind": "discarded", "traffic": split, "planned_at": planned_at})
+        }
+    });
+    json!({
+        "phase": report.phase.to_string(),
+        "weight": report.weight,
+        "traffic": report.traffic,
+        "recovery": recovery,
+        "actions": report.actions,
+        "deployments": report.deployments,
+        "decisions": report.decisions.iter().map(|d| d.0).collect::<Vec<_>>(),
+    })
+}
+
+fn write_json(out: &mut impl Write, value: &serde_json::Value) -> Result<(), CliError> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The platform of a command on an existing canary: the simulator rebuilt from the state
+/// file, or Cloudflare.
+fn platform_for_state(args: &PlatformArgs, state: &Path, seed: u64) -> Result<Platform, CliError> {
+    match &args.account_id {
+        Some(account_id) => cloudflare(args, account_id),
+        None => {
+            let sim = simulated_from_state(state)?.ok_or_else(|| DeployError::NoCanary {
+                path: state.display().to_string(),
+            })?;
+            simulated_platform(args, &sim, seed)
+        }
+    }
+}
+
+/// `parky canary tick`: one tick, as `examples/canary_cron.rs` does.
 pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result<(), CliError> {
     let now = args.now.unwrap_or_else(|| SystemClock.now());
-    let simulator = simulator(args.bad)?;
-    let controller = open_controller(&args.state, &simulator, now.timestamp().unsigned_abs())?;
-    let status = controller.status()?;
-    // The simulator lives in memory: rebuild the split the state file expects.
-    let split = match (&status.pending, &status.state) {
-        (Some(pending), _) => pending.clone(),
-        (None, Some(state)) => state.traffic(),
-        (None, None) => TrafficSplit::all_on("v1".into()),
+    let seed = now.timestamp().unsigned_abs();
+    let mut started = None;
+    let platform = match &args.platform.account_id {
+        Some(account_id) => cloudflare(&args.platform, account_id)?,
+        None => match simulated_from_state(&args.state)? {
+            Some(sim) => simulated_platform(&args.platform, &sim, seed)?,
+            None => {
+                // A new simulated canary: v2 against v1.
+                let sim = Simulated {
+                    stable: VersionId::from("v1"),
+                    canary: Some(VersionId::from("v2")),
+                    split: TrafficSplit::all_on(VersionId::from("v1")),
+                };
+                let mode = if args.shadow {
+                    EnforcementMode::Shadow
+                } else {
+                    EnforcementMode::Enforce
+                };
+                started = Some(mode);
+                simulated_platform(&args.platform, &sim, seed)?
+            }
+        },
     };
+    let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
     let runtime = crate::runtime()?;
-    let outcome = runtime.block_on(async {
-        simulator
-            .create_deployment(SIMULATED_SCRIPT, &DeploymentRequest::from_split(&split))
-            .await?;
-        if status.state.is_none() {
-            let mode = if args.shadow {
-                EnforcementMode::Shadow
-            } else {
-                EnforcementMode::Enforce
-            };
-            let plan = CanaryPlan::default().with_mode(mode);
-            controller.start(now, &plan, VersionId::from("v2")).await?;
-            writeln!(out, "started canary v2 against v1 ({mode} mode)").map_err(CliError::from)?;
+    if let Some(mode) = started {
+        let plan = CanaryPlan::default().with_mode(mode);
+        runtime.block_on(controller.start(now, &plan, VersionId::from("v2")))?;
+        if args.output == DemoOutput::Text {
+            writeln!(out, "started canary v2 against v1 ({mode} mode)")?;
         }
-        controller.tick(now).await.map_err(CliError::from)
-    })?;
+    }
+    let outcome = runtime.block_on(controller.tick(now))?;
+    if args.output == DemoOutput::Json {
+        let value = match &outcome {
+            TickOutcome::Skipped(reason) => {
+                let reason = match reason {
+                    SkipReason::Busy { holder, until } => {
+                        json!({"skipped": "busy", "holder": holder, "until": until})
+                    }
+                    SkipReason::AlreadyTicked { slot } => {
+                        json!({"skipped": "already_ticked", "slot": slot})
+                    }
+                    SkipReason::NoCanary => json!({"skipped": "no_canary"}),
+                };
+                json!({"at": now, "started": started.map(|m| m.to_string()), "tick": reason})
+            }
+            TickOutcome::Ticked(report) => json!({
+                "at": now,
+                "started": started.map(|m| m.to_string()),
+                "tick": report_json(report),
+            }),
+        };
+        return write_json(out, &value);
+    }
     match outcome {
         TickOutcome::Skipped(SkipReason::Busy { holder, until }) => writeln!(
             out,
@@ -328,7 +536,12 @@ pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result
         TickOutcome::Skipped(SkipReason::AlreadyTicked { slot }) => {
             writeln!(out, "skipped: already ticked in slot {slot}")?;
         }
-        TickOutcome::Skipped(SkipReason::NoCanary) => writeln!(out, "skipped: no canary")?,
+        TickOutcome::Skipped(SkipReason::NoCanary) => {
+            writeln!(
+                out,
+                "skipped: no canary (start one with `parky canary start`)"
+            )?;
+        }
         TickOutcome::Ticked(report) => {
             writeln!(
                 out,
@@ -338,22 +551,301 @@ pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result
                 report.weight,
                 split_text(&report.traffic)
             )?;
-            match &report.recovery {
-                Some(Recovery::Adopted { split, .. }) => {
-                    writeln!(out, "  recovered: adopted {}", split_text(split))?;
+            report_lines(&report, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `parky canary start`.
+pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
+    let canary = VersionId::from(args.canary.as_str());
+    let platform = match &args.platform.account_id {
+        Some(account_id) => cloudflare(&args.platform, account_id)?,
+        None => {
+            let sim = match simulated_from_state(&args.state)? {
+                // A finished canary left the platform on `split`; the new one starts there.
+                Some(previous) => {
+                    if let Some(stable) = &args.stable {
+                        if previous.split != TrafficSplit::all_on(VersionId::from(stable.as_str()))
+                        {
+                            return Err(CliError::Flag {
+                                flag: "--stable",
+                                reason: format!(
+                                    "the simulated Worker in {} serves {}",
+                                    args.state.display(),
+                                    split_text(&previous.split)
+                                ),
+                            });
+                        }
+                    }
+                    Simulated {
+                        stable: previous.split.stable.clone(),
+                        canary: Some(canary.clone()),
+                        split: previous.split,
+                    }
                 }
-                Some(Recovery::Discarded { split, .. }) => {
-                    writeln!(out, "  recovered: discarded {}", split_text(split))?;
+                None => {
+                    let stable = VersionId::from(args.stable.as_deref().unwrap_or("v1"));
+                    Simulated {
+                        split: TrafficSplit::all_on(stable.clone()),
+                        stable,
+                        canary: Some(canary.clone()),
+                    }
                 }
-                None => {}
+            };
+            simulated_platform(&args.platform, &sim, 0)?
+        }
+    };
+    let mode = if args.shadow {
+        EnforcementMode::Shadow
+    } else {
+        EnforcementMode::Enforce
+    };
+    let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
+    let plan = CanaryPlan::default().with_mode(mode);
+    crate::runtime()?.block_on(controller.start(now, &plan, canary.clone()))?;
+    let status = controller.status()?;
+    let stable = status
+        .state
+        .as_ref()
+        .map_or_else(String::new, |s| s.stable().to_string());
+    if args.output == DemoOutput::Json {
+        return write_json(
+            out,
+            &json!({
+                "command": "start",
+                "at": now,
+                "script": platform.script,
+                "stable": stable,
+                "canary": canary,
+                "mode": mode.to_string(),
+                "steps": plan.steps(),
+                "phase": status.state.as_ref().map(|s| s.phase().to_string()),
+            }),
+        );
+    }
+    writeln!(
+        out,
+        "started canary {canary} against {stable} on {} at {} ({mode} mode)",
+        platform.script,
+        render::time(now)
+    )?;
+    writeln!(
+        out,
+        "  steps {:?}, bake {} each; the next tick puts {}% on {canary}",
+        plan.steps(),
+        humantime::format_duration(plan.bake_time()),
+        plan.steps().first().copied().unwrap_or(0)
+    )?;
+    Ok(())
+}
+
+fn command_name(command: Command) -> &'static str {
+    match command {
+        Command::PromoteStep => "promote",
+        Command::PromoteFull => "promote --full",
+        Command::Pause => "pause",
+        Command::Resume => "resume",
+        Command::Abort => "abort",
+        Command::Retry => "retry",
+    }
+}
+
+/// `parky canary promote|pause|resume|abort`.
+pub(crate) fn canary_command(
+    args: &CanaryCommandArgs,
+    command: Command,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    require_state(&args.state)?;
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
+    let platform = platform_for_state(&args.platform, &args.state, 0)?;
+    let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
+    let before = controller.status()?.state;
+    let report = crate::runtime()?.block_on(controller.command(now, command))?;
+    let name = command_name(command);
+    if args.output == DemoOutput::Json {
+        let mut value = report_json(&report);
+        value["command"] = json!(name);
+        value["at"] = json!(now);
+        value["before"] = json!(before.as_ref().map(|s| json!({
+            "phase": s.phase().to_string(),
+            "weight": s.weight(),
+        })));
+        return write_json(out, &value);
+    }
+    let was = before.as_ref().map_or_else(
+        || "-".to_owned(),
+        |s| format!("{} at {}%", s.phase(), s.weight()),
+    );
+    writeln!(
+        out,
+        "{name}: {was} -> {} at {}% ({})",
+        report.phase,
+        report.weight,
+        split_text(&report.traffic)
+    )?;
+    report_lines(&report, out)?;
+    Ok(())
+}
+
+/// `parky deploy run`.
+pub(crate) fn run(args: &DeployRunArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let plan = read_plan(&args.plan)?;
+    if args.dry_run {
+        writeln!(out, "{}", plan.dry_run())?;
+        secrets_lines(&plan, out)?;
+        writeln!(out, "dry run: nothing was run")?;
+        return Ok(());
+    }
+    let base = plan_dir(&args.plan);
+    let executor = Executor::new(
+        Arc::new(CommandDeployer::new(base)),
+        Arc::new(HttpProber::new()?),
+        Arc::new(TokioSleeper),
+        Arc::new(SystemClock),
+    );
+    let report = crate::runtime()?.block_on(executor.run(&plan, &EnvSecrets))?;
+    writeln!(out, "{report}")?;
+    report.into_result()?;
+    Ok(())
+}
+
+/// `parky deploy rollback`.
+pub(crate) fn rollback(args: &DeployRollbackArgs, out: &mut impl Write) -> Result<(), CliError> {
+    if let (Some(path), Some(name)) = (&args.plan, &args.service) {
+        let plan = read_plan(path)?;
+        let service = plan.service(name).ok_or_else(|| CliError::Flag {
+            flag: "--service",
+            reason: format!("{}: no service {name:?} in the plan", path.display()),
+        })?;
+        let Some(step) = &service.rollback else {
+            return Err(CliError::Flag {
+                flag: "--service",
+                reason: format!(
+                    "{}: services.{name}.rollback is not set: the plan has no rollback command for it",
+                    path.display()
+                ),
+            });
+        };
+        let dir = plan_dir(path).join(step.workdir.as_deref().unwrap_or(""));
+        if args.dry_run {
+            writeln!(
+                out,
+                "would run: {} (in {})",
+                step.command.join(" "),
+                dir.display()
+            )?;
+            return Ok(());
+        }
+        crate::runtime()?.block_on(CommandDeployer::new(plan_dir(path)).rollback(service))?;
+        writeln!(
+            out,
+            "rolled back service {name}: {} succeeded",
+            step.command.join(" ")
+        )?;
+        return Ok(());
+    }
+    let script = args.script.clone().ok_or(CliError::Flag {
+        flag: "--script",
+        reason: "give --script (a Worker) or --plan and --service".to_owned(),
+    })?;
+    let options = RollbackOptions {
+        version: args.to.as_deref().map(VersionId::from),
+        message: args.message.clone(),
+        force: args.force,
+    };
+    let runtime = crate::runtime()?;
+    let api: Arc<dyn WorkersApi> = match (&args.account_id, args.simulate) {
+        (Some(account_id), false) => {
+            Arc::new(WorkersClient::new(&args.api_base, account_id, token()?)?)
+        }
+        (None, true) => {
+            let simulator = WorkersSimulator::new();
+            for version in &args.simulated_history {
+                let version = VersionId::from(version.trim());
+                simulator.upload_version(
+                    &script,
+                    version.clone(),
+                    VersionBehaviour::healthy(Duration::from_millis(120)),
+                );
+                runtime.block_on(
+                    simulator.create_deployment(&script, &DeploymentRequest::all_on(version)),
+                )?;
             }
-            for action in &report.actions {
-                writeln!(out, "  {}", action_text(action))?;
-            }
-            for id in &report.decisions {
-                writeln!(out, "  auto-rollback decision {id} recorded")?;
+            Arc::new(simulator)
+        }
+        _ => {
+            return Err(CliError::Flag {
+                flag: "--simulate",
+                reason: "give one of --simulate or --account-id with --script".to_owned(),
+            })
+        }
+    };
+    let before = runtime.block_on(api.current_split(&script))?;
+    let outcome = runtime.block_on(workers_rollback(api.as_ref(), &script, &options))?;
+    writeln!(
+        out,
+        "rolled back Worker {script}: {} -> 100% {}",
+        split_text(&before),
+        outcome.version
+    )?;
+    match &outcome.from_deployment {
+        Some(from) => writeln!(
+            out,
+            "  target: the newest earlier deployment that ran one version at 100% ({from})"
+        )?,
+        None => writeln!(out, "  target: --to {}", outcome.version)?,
+    }
+    writeln!(
+        out,
+        "  deployment {} created ({})",
+        outcome.deployment.id,
+        outcome
+            .deployment
+            .message
+            .as_deref()
+            .unwrap_or("no message")
+    )?;
+    Ok(())
+}
+
+fn read_plan(path: &Path) -> Result<DeployPlan, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    DeployPlan::from_yaml(&text).map_err(|err| CliError::Flag {
+        flag: "--plan",
+        reason: format!("{}: {err}", path.display()),
+    })
+}
+
+/// The plan file's directory (`workdir`s are relative to it).
+fn plan_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The secret check, as lines (missing secrets are listed, not fatal).
+fn secrets_lines(plan: &DeployPlan, out: &mut impl Write) -> Result<(), CliError> {
+    match check_secrets(plan, &EnvSecrets) {
+        Ok(()) => writeln!(out, "secrets: all present in the environment")?,
+        Err(DeployError::MissingSecrets { missing }) => {
+            writeln!(
+                out,
+                "secrets: {} missing from the environment (a run would stop before deploying anything):",
+                missing.len()
+            )?;
+            for (service, name) in &missing {
+                writeln!(out, "  MISSING {name} (service {service})")?;
             }
         }
+        Err(other) => return Err(other.into()),
     }
     Ok(())
 }

@@ -52,6 +52,8 @@ fn main() -> ExitCode {
         }
         args::Command::Demo(demo) => demo::run(&demo, &mut out),
         args::Command::Deploy(args::DeployCommand::Plan(a)) => deploy::plan(&a, &mut out),
+        args::Command::Deploy(args::DeployCommand::Run(a)) => deploy::run(&a, &mut out),
+        args::Command::Deploy(args::DeployCommand::Rollback(a)) => deploy::rollback(&a, &mut out),
         args::Command::Deploy(args::DeployCommand::Autorollback(
             args::AutorollbackCommand::Report(a),
         )) => deploy::autorollback_report(&a, &mut out),
@@ -62,6 +64,24 @@ fn main() -> ExitCode {
             deploy::canary_status(&a, &mut out)
         }
         args::Command::Canary(args::CanaryCommand::Tick(a)) => deploy::canary_tick(&a, &mut out),
+        args::Command::Canary(args::CanaryCommand::Start(a)) => deploy::canary_start(&a, &mut out),
+        args::Command::Canary(args::CanaryCommand::Promote(a)) => {
+            let command = if a.full {
+                parky_deploy::Command::PromoteFull
+            } else {
+                parky_deploy::Command::PromoteStep
+            };
+            deploy::canary_command(&a.command, command, &mut out)
+        }
+        args::Command::Canary(args::CanaryCommand::Pause(a)) => {
+            deploy::canary_command(&a, parky_deploy::Command::Pause, &mut out)
+        }
+        args::Command::Canary(args::CanaryCommand::Resume(a)) => {
+            deploy::canary_command(&a, parky_deploy::Command::Resume, &mut out)
+        }
+        args::Command::Canary(args::CanaryCommand::Abort(a)) => {
+            deploy::canary_command(&a, parky_deploy::Command::Abort, &mut out)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -371,3 +371,755 @@ fn the_example_plan_from_the_readme_is_valid_and_ordered() {
         .collect();
     assert_eq!(order.len(), 4, "{text}");
 }
+
+// ------------------------------------------------------------- canary commands
+
+/// Runs `parky canary <verb> --state <state> --simulate --now <now> <extra…>`.
+fn canary(verb: &str, state: &str, now: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["canary", verb, "--state", state, "--simulate", "--now", now];
+    args.extend_from_slice(extra);
+    parky(&args, &[])
+}
+
+#[test]
+fn canary_start_promote_pause_resume_and_abort_on_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+
+    let started = stdout(&canary(
+        "start",
+        state,
+        "2025-03-01T12:00:00Z",
+        &["--canary", "v7", "--stable", "v6"],
+    ));
+    assert_eq!(
+        started,
+        "started canary v7 against v6 on demo-worker at 2025-03-01 12:00 UTC (enforce mode)\n  steps [1, 10, 50, 100], bake 5m each; the next tick puts 1% on v7\n"
+    );
+    // A second start while the canary runs is refused.
+    let again = canary("start", state, "2025-03-01T12:00:30Z", &["--canary", "v8"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("cannot start a canary on a canary that is initializing"),
+        "{}",
+        stderr(&again)
+    );
+
+    // Initializing → one step: 1 % (the plan's first step), by an operator.
+    let promoted = stdout(&canary("promote", state, "2025-03-01T12:01:00Z", &[]));
+    assert!(
+        promoted.starts_with("promote: initializing at 0% -> progressing at 1% (99% v6 + 1% v7)\n"),
+        "{promoted}"
+    );
+    assert!(
+        promoted.contains("  set traffic: 99% v6 + 1% v7\n"),
+        "{promoted}"
+    );
+    assert!(
+        promoted.contains("  step 1 started: 1% on the canary (by an operator)\n"),
+        "{promoted}"
+    );
+
+    let paused: Value = serde_json::from_str(&stdout(&canary(
+        "pause",
+        state,
+        "2025-03-01T12:02:00Z",
+        &["--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(paused["command"], "pause");
+    assert_eq!(paused["before"]["phase"], "progressing");
+    assert_eq!(paused["phase"], "paused");
+    assert_eq!(paused["weight"], 1);
+    assert_eq!(paused["deployments"].as_array().unwrap().len(), 0);
+
+    // A paused canary is promoted a step and stays paused: 10 %.
+    let promoted = stdout(&canary("promote", state, "2025-03-01T12:03:00Z", &[]));
+    assert!(
+        promoted.starts_with("promote: paused at 1% -> paused at 10% (90% v6 + 10% v7)\n"),
+        "{promoted}"
+    );
+    let resumed = stdout(&canary("resume", state, "2025-03-01T12:04:00Z", &[]));
+    assert_eq!(
+        resumed,
+        "resume: paused at 10% -> progressing at 10% (90% v6 + 10% v7)\n  resumed\n"
+    );
+    let aborted = stdout(&canary("abort", state, "2025-03-01T12:05:00Z", &[]));
+    assert!(
+        aborted.starts_with("abort: progressing at 10% -> rolling_back at 0% (100% v6)\n  roll back: 100% to v6\n  rollback started at 10% (aborted by an operator)\n"),
+        "{aborted}"
+    );
+    // The next tick confirms the rollback, in readable text (no Rust Debug form).
+    let tick = stdout(&canary("tick", state, "2025-03-01T12:10:00Z", &[]));
+    assert_eq!(
+        tick,
+        "ticked at 2025-03-01 12:10 UTC: aborted at 0% (100% v6)\n  rolled back: the stable version serves 100% (aborted by an operator)\n"
+    );
+    assert!(
+        !tick.contains('{') && !tick.contains("RolledBack"),
+        "{tick}"
+    );
+    // Nothing to resume any more.
+    let late = canary("resume", state, "2025-03-01T12:11:00Z", &[]);
+    assert_eq!(late.status.code(), Some(1));
+    assert!(
+        stderr(&late).contains("cannot resume a canary that is aborted"),
+        "{}",
+        stderr(&late)
+    );
+    // promote --full from a new start goes to 100 % at once.
+    stdout(&canary(
+        "start",
+        state,
+        "2025-03-01T12:12:00Z",
+        &["--canary", "v7"],
+    ));
+    let full = stdout(&canary(
+        "promote",
+        state,
+        "2025-03-01T12:13:00Z",
+        &["--full"],
+    ));
+    assert!(
+        full.starts_with("promote --full: initializing at 0% -> promoting at 100% (100% v7)\n"),
+        "{full}"
+    );
+}
+
+#[test]
+fn canary_tick_prints_events_as_text_and_a_bad_canary_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    // 12:00 starts and sets 1 %; 12:05, 12:10, 12:15 each fail (5 % errors: burn rate ≈ 50
+    // against a baseline of 0); the third failed check (threshold 3) rolls back.
+    let mut last = String::new();
+    for minute in ["00", "05", "10", "15"] {
+        last = stdout(&canary(
+            "tick",
+            state,
+            &format!("2025-03-01T12:{minute}:00Z"),
+            &["--bad"],
+        ));
+    }
+    assert!(last.contains("rolling_back at 0% (100% v1)"), "{last}");
+    assert!(
+        last.contains("  check failed (3 of 3) at 1%: error burn rate "),
+        "{last}"
+    );
+    assert!(last.contains("  roll back: 100% to v1\n"), "{last}");
+    assert!(
+        last.contains("  rollback started at 1% (failed checks): error burn rate "),
+        "{last}"
+    );
+    assert!(
+        last.contains("  auto-rollback decision 1 recorded\n"),
+        "{last}"
+    );
+    assert!(
+        !last.contains("CheckFailed") && !last.contains('{'),
+        "{last}"
+    );
+}
+
+#[test]
+fn a_tick_before_the_last_recorded_one_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    stdout(&canary("tick", state, "2025-03-01T12:00:00Z", &[]));
+    // A far-future --now is recorded …
+    stdout(&canary("tick", state, "2030-01-01T00:00:00Z", &[]));
+    // … and a tick at the real time afterwards is refused, not silently skipped.
+    let output = canary("tick", state, "2025-03-01T12:05:00Z", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let err = stderr(&output);
+    assert!(err.contains("canary.db"), "{err}");
+    assert!(
+        err.contains("a tick at 2025-03-01 12:05:00 UTC is earlier than the last recorded tick (in the slot from 2030-01-01 00:00:00 UTC)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_and_report_open_read_only_and_refuse_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // A state file written by a tick stays byte for byte the same through the read-only
+    // commands. (Another program's SQLite database is refused by the library's tests in
+    // parky-deploy/tests/controller.rs.)
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    stdout(&canary("tick", state, "2025-03-01T12:00:00Z", &[]));
+    let before = std::fs::read(&path).unwrap();
+    stdout(&parky(&["canary", "status", "--state", state], &[]));
+    stdout(&parky(
+        &["deploy", "autorollback", "report", "--state", state],
+        &[],
+    ));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "read-only commands wrote nothing"
+    );
+
+    // A text file and an empty file are refused, naming the file, and stay as they were.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "shopping list\n".repeat(100)).unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    for (file, reason) in [
+        (
+            &text,
+            "is not a Parky canary state file: it is not an SQLite database",
+        ),
+        (
+            &empty,
+            "is not a Parky canary state file: it is empty (no canary was ever started with it)",
+        ),
+    ] {
+        let file_arg = file.to_str().unwrap();
+        for args in [
+            vec!["canary", "status", "--state", file_arg],
+            vec!["deploy", "autorollback", "report", "--state", file_arg],
+        ] {
+            let output = parky(&args, &[]);
+            assert_eq!(output.status.code(), Some(1), "{args:?}");
+            let err = stderr(&output);
+            assert!(err.contains(file_arg) && err.contains(reason), "{err}");
+        }
+    }
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+    assert_eq!(
+        std::fs::read_to_string(&text).unwrap(),
+        "shopping list\n".repeat(100)
+    );
+}
+
+#[test]
+fn a_second_false_positive_mark_says_it_was_already_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("canary.db");
+    state_with_a_decision(&state_path);
+    let state = state_path.to_str().unwrap();
+    let mark = |note: &str| {
+        parky(
+            &[
+                "deploy",
+                "autorollback",
+                "mark",
+                "--state",
+                state,
+                "1",
+                "--false-positive",
+                "--note",
+                note,
+            ],
+            &[],
+        )
+    };
+    assert_eq!(
+        stdout(&mark("cold start")),
+        "decision 1 marked as a false positive\n"
+    );
+    let second = stdout(&mark("something else"));
+    assert!(
+        second.starts_with("decision 1 was already marked as a false positive at "),
+        "{second}"
+    );
+    assert!(
+        second.ends_with(" (cold start); the first mark is kept, nothing changed\n"),
+        "{second}"
+    );
+    let json: Value = serde_json::from_str(&stdout(&parky(
+        &[
+            "deploy",
+            "autorollback",
+            "report",
+            "--state",
+            state,
+            "--output",
+            "json",
+        ],
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(json["decisions"][0]["false_positive"]["note"], "cold start");
+}
+
+// ------------------------------------------------------------- Cloudflare (mockito)
+
+const TOKEN: &str = "cf-token-must-never-print";
+const ACCOUNT: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+
+fn cf_ok(result: Value) -> String {
+    serde_json::json!({"errors": [], "messages": [], "result": result, "success": true}).to_string()
+}
+
+fn cf_deployment(id: &str, created_on: &str, versions: &[(&str, f64)]) -> Value {
+    serde_json::json!({
+        "id": id,
+        "created_on": created_on,
+        "source": "api",
+        "strategy": "percentage",
+        "versions": versions.iter().map(|(v, p)| serde_json::json!({"percentage": p, "version_id": v})).collect::<Vec<_>>(),
+        "annotations": {"workers/triggered_by": "deployment"},
+        "author_email": "user@example.com"
+    })
+}
+
+#[test]
+fn canary_commands_and_ticks_drive_the_cloudflare_api() {
+    let mut server = mockito::Server::new();
+    let base = format!("{}/client/v4", server.url());
+    let deployments_path =
+        format!("/client/v4/accounts/{ACCOUNT}/workers/scripts/shop/deployments");
+    let auth = format!("Bearer {TOKEN}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    let cf = |verb: &str, now: &str, extra: &[&str]| {
+        let mut args = vec![
+            "canary",
+            verb,
+            "--state",
+            state,
+            "--account-id",
+            ACCOUNT,
+            "--script",
+            "shop",
+            "--api-base",
+            &base,
+            "--now",
+            now,
+        ];
+        args.extend_from_slice(extra);
+        parky(&args, &[("CLOUDFLARE_API_TOKEN", TOKEN)])
+    };
+
+    // start: the platform serves v1 at 100 %.
+    let d1 = cf_deployment("d1", "2025-03-01T11:00:00Z", &[("v1", 100.0)]);
+    let list = server
+        .mock("GET", deployments_path.as_str())
+        .match_header("authorization", auth.as_str())
+        .with_status(200)
+        .with_body(cf_ok(serde_json::json!({"deployments": [d1.clone()]})))
+        .expect(2)
+        .create();
+    let out = stdout(&cf("start", "2025-03-01T12:00:00Z", &["--canary", "v2"]));
+    assert!(
+        out.starts_with(
+            "started canary v2 against v1 on shop at 2025-03-01 12:00 UTC (enforce mode)"
+        ),
+        "{out}"
+    );
+
+    // promote: one step, 1 %, sent as a two-version percentage deployment.
+    let create = server
+        .mock("POST", deployments_path.as_str())
+        .match_header("authorization", auth.as_str())
+        .match_header("content-type", "application/json")
+        .match_body(mockito::Matcher::Json(serde_json::json!({
+            "strategy": "percentage",
+            "versions": [{"version_id": "v1", "percentage": 99}, {"version_id": "v2", "percentage": 1}],
+            "annotations": {"workers/message": "parky canary: 1% on the canary"}
+        })))
+        .with_status(200)
+        .with_body(cf_ok(cf_deployment("d2", "2025-03-01T12:01:00Z", &[("v1", 99.0), ("v2", 1.0)])))
+        .expect(1)
+        .create();
+    let out = stdout(&cf("promote", "2025-03-01T12:01:00Z", &[]));
+    assert!(
+        out.contains("promote: initializing at 0% -> progressing at 1% (99% v1 + 1% v2)"),
+        "{out}"
+    );
+    assert!(out.contains("  deployment d2 created\n"), "{out}");
+    list.assert();
+    create.assert();
+
+    // tick at 12:06: the split is read back, the window 12:01–12:06 is judged from GraphQL
+    // (canary 2000 requests, 0 errors ≥ the 1000 minimum; baseline 198000, 0 errors: pass),
+    // the bake time (5 min since 12:01) has passed, so the canary goes to 10 %.
+    let d2 = cf_deployment("d2", "2025-03-01T12:01:00Z", &[("v1", 99.0), ("v2", 1.0)]);
+    let list = server
+        .mock("GET", deployments_path.as_str())
+        .with_status(200)
+        .with_body(cf_ok(serde_json::json!({"deployments": [d2, d1]})))
+        .expect(1)
+        .create();
+    let graphql = server
+        .mock("POST", "/client/v4/graphql")
+        .match_header("authorization", auth.as_str())
+        .match_body(mockito::Matcher::PartialJson(serde_json::json!({
+            "variables": {
+                "accountTag": ACCOUNT,
+                "scriptName": "shop",
+                "datetimeStart": "2025-03-01T12:01:00Z",
+                "datetimeEnd": "2025-03-01T12:06:00Z"
+            }
+        })))
+        .with_status(200)
+        .with_body(serde_json::json!({"data": {"viewer": {"accounts": [{"workersInvocationsAdaptive": [
+            {"sum": {"requests": 198000, "errors": 0}, "quantiles": {"cpuTimeP99": 3000.0}, "dimensions": {"scriptVersion": "v1"}},
+            {"sum": {"requests": 2000, "errors": 0}, "quantiles": {"cpuTimeP99": 3100.0}, "dimensions": {"scriptVersion": "v2"}}
+        ]}]}}, "errors": null}).to_string())
+        .expect(1)
+        .create();
+    let to_ten = server
+        .mock("POST", deployments_path.as_str())
+        .match_body(mockito::Matcher::PartialJson(serde_json::json!({
+            "versions": [{"version_id": "v1", "percentage": 90}, {"version_id": "v2", "percentage": 10}]
+        })))
+        .with_status(200)
+        .with_body(cf_ok(cf_deployment("d3", "2025-03-01T12:06:00Z", &[("v1", 90.0), ("v2", 10.0)])))
+        .expect(1)
+        .create();
+    let out = stdout(&cf("tick", "2025-03-01T12:06:00Z", &[]));
+    assert!(
+        out.contains("progressing at 10% (90% v1 + 10% v2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  step 2 started: 10% on the canary\n"),
+        "{out}"
+    );
+    list.assert();
+    graphql.assert();
+    to_ten.assert();
+
+    // A refusal from Cloudflare is an error naming the operation; the token never shows.
+    server.reset();
+    server
+        .mock("GET", deployments_path.as_str())
+        .with_status(403)
+        .with_body(r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}"#)
+        .create();
+    let output = cf("pause", "2025-03-01T12:07:00Z", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("Authentication error") && err.contains("list deployments of shop"),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN) && !String::from_utf8_lossy(&output.stdout).contains(TOKEN));
+
+    // Without the token: a clear error naming the variable.
+    let output = parky(
+        &[
+            "canary",
+            "pause",
+            "--state",
+            state,
+            "--account-id",
+            ACCOUNT,
+            "--script",
+            "shop",
+            "--api-base",
+            &base,
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("CLOUDFLARE_API_TOKEN is not set"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+// ------------------------------------------------------------- deploy run / rollback
+
+/// A plan of three services whose commands append to `calls.log` in the plan's directory.
+fn run_plan(dir: &Path, smoke_url: &str, admin_deploy: &str) -> String {
+    for name in ["store-sync", "public", "admin"] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+    }
+    let step = |verb: &str, name: &str| {
+        format!("{{command: [sh, -c, 'echo {verb} {name} >> ../calls.log'], workdir: {name}}}")
+    };
+    let yaml = format!(
+        "services:
+  - name: admin
+    depends_on: [public]
+    deploy: {admin_deploy}
+    rollback: {}
+  - name: store-sync
+    secrets: [PARKY_TEST_PRESENT_SECRET]
+    deploy: {}
+    rollback: {}
+  - name: public
+    depends_on: [store-sync]
+    deploy: {}
+    rollback: {}
+    smoke_test: {{url: '{smoke_url}'}}
+",
+        step("rollback", "admin"),
+        step("deploy", "store-sync"),
+        step("rollback", "store-sync"),
+        step("deploy", "public"),
+        step("rollback", "public"),
+    );
+    write(dir, "plan.yaml", &yaml)
+}
+
+fn calls(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn deploy_run_deploys_in_order_and_smoke_tests() {
+    let mut server = mockito::Server::new();
+    let health = server
+        .mock("GET", "/healthz")
+        .with_status(200)
+        .expect(1)
+        .create();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = run_plan(
+        dir.path(),
+        &format!("{}/healthz", server.url()),
+        "{command: [sh, -c, 'echo deploy admin >> ../calls.log; echo \"Current Version ID: a-42\"'], workdir: admin}",
+    );
+    let out = stdout(&parky(
+        &["deploy", "run", "--plan", &plan],
+        &[("PARKY_TEST_PRESENT_SECRET", "x")],
+    ));
+    assert_eq!(
+        calls(dir.path()),
+        ["deploy store-sync", "deploy public", "deploy admin"]
+    );
+    assert!(
+        out.contains("public: smoke test passed after 1 attempt(s)"),
+        "{out}"
+    );
+    assert!(out.contains("admin: deployed a-42"), "{out}");
+    assert!(out.ends_with("result: every service deployed\n"), "{out}");
+    health.assert();
+}
+
+#[test]
+fn deploy_run_rolls_back_in_reverse_order_when_a_command_fails() {
+    let mut server = mockito::Server::new();
+    server.mock("GET", "/healthz").with_status(200).create();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = run_plan(
+        dir.path(),
+        &format!("{}/healthz", server.url()),
+        "{command: [sh, -c, 'echo \"wrangler: not authorised\" >&2; exit 7']}",
+    );
+    let output = parky(
+        &["deploy", "run", "--plan", &plan],
+        &[("PARKY_TEST_PRESENT_SECRET", "x")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    // admin's deploy failed (nothing to undo there); public, then store-sync are undone.
+    assert_eq!(
+        calls(dir.path()),
+        [
+            "deploy store-sync",
+            "deploy public",
+            "rollback public",
+            "rollback store-sync"
+        ]
+    );
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("admin: deploy failed: deploy of service `admin` failed: `sh` exited with status 7; stderr:\nwrangler: not authorised"),
+        "{out}"
+    );
+    assert!(out.contains("result: admin failed; rolled back"), "{out}");
+    let err = stderr(&output);
+    assert!(err.contains("deploy run failed at service `admin`; the services deployed before it were rolled back in reverse order"), "{err}");
+}
+
+#[test]
+fn deploy_run_checks_secrets_first_and_dry_run_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = run_plan(
+        dir.path(),
+        "http://127.0.0.1:9/healthz",
+        "{command: ['true']}",
+    );
+    let output = parky(&["deploy", "run", "--plan", &plan], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("missing secrets, nothing was started: `PARKY_TEST_PRESENT_SECRET` (services.store-sync.secrets)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(calls(dir.path()).is_empty());
+    let out = stdout(&parky(
+        &["deploy", "run", "--plan", &plan, "--dry-run"],
+        &[],
+    ));
+    assert!(out.contains("1. store-sync"), "{out}");
+    assert!(
+        out.contains("MISSING PARKY_TEST_PRESENT_SECRET (service store-sync)"),
+        "{out}"
+    );
+    assert!(out.ends_with("dry run: nothing was run\n"), "{out}");
+    assert!(calls(dir.path()).is_empty());
+}
+
+#[test]
+fn deploy_rollback_of_a_plan_service_runs_its_rollback_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = run_plan(
+        dir.path(),
+        "http://127.0.0.1:9/healthz",
+        "{command: ['true']}",
+    );
+    let dry = stdout(&parky(
+        &[
+            "deploy",
+            "rollback",
+            "--plan",
+            &plan,
+            "--service",
+            "public",
+            "--dry-run",
+        ],
+        &[],
+    ));
+    assert!(
+        dry.starts_with("would run: sh -c echo rollback public >> ../calls.log (in "),
+        "{dry}"
+    );
+    assert!(calls(dir.path()).is_empty());
+    let out = stdout(&parky(
+        &["deploy", "rollback", "--plan", &plan, "--service", "public"],
+        &[],
+    ));
+    assert!(out.starts_with("rolled back service public: "), "{out}");
+    assert_eq!(calls(dir.path()), ["rollback public"]);
+    let unknown = parky(
+        &["deploy", "rollback", "--plan", &plan, "--service", "pubic"],
+        &[],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no service \"pubic\""),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn deploy_rollback_of_a_worker_follows_wranglers_rule() {
+    // Simulated history v1, v2, v3 (each at 100 %): v3 serves; the newest earlier
+    // single-version deployment is v2's.
+    let out = stdout(&parky(
+        &[
+            "deploy",
+            "rollback",
+            "--script",
+            "shop",
+            "--simulate",
+            "--simulated-history",
+            "v1,v2,v3",
+        ],
+        &[],
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "rolled back Worker shop: 100% v3 -> 100% v2");
+    assert!(
+        lines[1]
+            .starts_with("  target: the newest earlier deployment that ran one version at 100% ("),
+        "{out}"
+    );
+    assert!(lines[2].ends_with("(Rollback)"), "{out}");
+    let out = stdout(&parky(
+        &[
+            "deploy",
+            "rollback",
+            "--script",
+            "shop",
+            "--simulate",
+            "--to",
+            "v1",
+            "--message",
+            "bad release",
+        ],
+        &[],
+    ));
+    assert!(
+        out.starts_with("rolled back Worker shop: 100% v2 -> 100% v1\n  target: --to v1\n"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("(bad release)"), "{out}");
+    // One deployment in the history: nothing earlier to go back to.
+    let output = parky(
+        &[
+            "deploy",
+            "rollback",
+            "--script",
+            "shop",
+            "--simulate",
+            "--simulated-history",
+            "v1",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no rollback target for Worker `shop`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn deploy_rollback_of_a_worker_on_cloudflare() {
+    let mut server = mockito::Server::new();
+    let base = format!("{}/client/v4", server.url());
+    let deployments_path =
+        format!("/client/v4/accounts/{ACCOUNT}/workers/scripts/shop/deployments");
+    server
+        .mock("GET", deployments_path.as_str())
+        .match_header("authorization", format!("Bearer {TOKEN}").as_str())
+        .with_status(200)
+        .with_body(cf_ok(serde_json::json!({"deployments": [
+            cf_deployment("d3", "2025-03-01T12:10:00Z", &[("v2", 90.0), ("v3", 10.0)]),
+            cf_deployment("d2", "2025-03-01T12:00:00Z", &[("v2", 100.0)]),
+            cf_deployment("d1", "2025-03-01T11:00:00Z", &[("v1", 100.0)]),
+        ]})))
+        .expect(2)
+        .create();
+    let create = server
+        .mock("POST", deployments_path.as_str())
+        .match_body(mockito::Matcher::Json(serde_json::json!({
+            "strategy": "percentage",
+            "versions": [{"version_id": "v2", "percentage": 100}],
+            "annotations": {"workers/message": "Rollback"}
+        })))
+        .with_status(200)
+        .with_body(cf_ok({
+            let mut d4 = cf_deployment("d4", "2025-03-01T12:20:00Z", &[("v2", 100.0)]);
+            d4["annotations"] =
+                serde_json::json!({"workers/message": "Rollback", "workers/triggered_by": "rollback"});
+            d4
+        }))
+        .expect(1)
+        .create();
+    let out = stdout(&parky(
+        &[
+            "deploy",
+            "rollback",
+            "--script",
+            "shop",
+            "--account-id",
+            ACCOUNT,
+            "--api-base",
+            &base,
+        ],
+        &[("CLOUDFLARE_API_TOKEN", TOKEN)],
+    ));
+    assert!(out.starts_with("rolled back Worker shop: 90% v2 + 10% v3 -> 100% v2\n  target: the newest earlier deployment that ran one version at 100% (d2)\n  deployment d4 created (Rollback)\n"), "{out}");
+    assert!(!out.contains(TOKEN));
+    create.assert();
+}

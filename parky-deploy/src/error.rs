@@ -42,6 +42,32 @@ pub enum DeployError {
         /// What went wrong.
         reason: String,
     },
+    /// A service's deploy or rollback command did not succeed (see
+    /// [`CommandDeployer`](crate::plan::CommandDeployer)).
+    #[error("{operation} of service `{service}` failed: `{program}` {failure}{}", crate::error::stderr_text(.stderr_tail))]
+    ServiceCommand {
+        /// The service.
+        service: String,
+        /// `deploy` or `rollback`.
+        operation: String,
+        /// The program that was run (the command's first element).
+        program: String,
+        /// How it failed.
+        failure: CommandFailure,
+        /// The last lines of its standard error (empty when it had none or was killed).
+        stderr_tail: String,
+    },
+    /// A deploy run stopped at service `failed` (its deploy or smoke test failed); the
+    /// services deployed before it were rolled back in reverse order, except
+    /// `still_deployed`, whose rollback failed. The [`RunReport`](crate::plan::RunReport)
+    /// has every step.
+    #[error("deploy run failed at service `{failed}`; {}", crate::error::rollback_text(.still_deployed))]
+    RunFailed {
+        /// The service that failed.
+        failed: String,
+        /// Services whose rollback failed (they may run the new version), in rollback order.
+        still_deployed: Vec<String>,
+    },
     /// The GitHub API refused a request or could not be reached; `source` carries the HTTP
     /// status and GitHub's `message`.
     #[error("GitHub {operation}: {source}{}", crate::error::github_details(.documentation_url.as_deref(), .errors))]
@@ -117,6 +143,15 @@ pub enum DeployError {
         secrets: Vec<String>,
         /// The status, code 10220 and Cloudflare's message (boxed).
         source: Box<parky_core::ApiError>,
+    },
+    /// Cloudflare's GraphQL Analytics API answered with GraphQL `errors` (a query it refused,
+    /// a missing permission, a dataset limit).
+    #[error("Cloudflare analytics: {operation}: {}", .messages.join("; "))]
+    AnalyticsQuery {
+        /// What was attempted, e.g. `query Workers analytics of my-worker`.
+        operation: String,
+        /// Each error's message (and its `path`, when given).
+        messages: Vec<String>,
     },
     /// A Workers API reply that does not have the documented shape.
     #[error("Workers API: {operation}: unexpected reply (HTTP {status}): {reason}")]
@@ -223,12 +258,63 @@ pub enum DeployError {
         /// The split the platform serves.
         actual: String,
     },
+    /// A file given as the controller's state file is not one (another SQLite database, or
+    /// not SQLite at all); it was left untouched.
+    #[error("`{path}` is not a Parky canary state file: {reason}")]
+    NotAStateFile {
+        /// The file.
+        path: String,
+        /// What was found instead.
+        reason: String,
+    },
+    /// A tick asked for a time earlier than the last tick recorded in the state file (the
+    /// clock, or a `--now`, went backwards); nothing was done. Ticks resume once `now` reaches
+    /// the slot after `last_tick_slot_start`.
+    #[error("controller state `{path}`: a tick at {now} is earlier than the last recorded tick (in the slot from {last_tick_slot_start}); refusing to tick back in time")]
+    TickBeforeLast {
+        /// The SQLite file.
+        path: String,
+        /// The time the tick was asked for.
+        now: chrono::DateTime<chrono::Utc>,
+        /// The start of the slot of the last recorded tick.
+        last_tick_slot_start: chrono::DateTime<chrono::Utc>,
+    },
     /// No canary has been started in this controller's state file.
     #[error("no canary has been started in `{path}`")]
     NoCanary {
         /// The SQLite file.
         path: String,
     },
+}
+
+/// How a deploy or rollback command failed ([`DeployError::ServiceCommand`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandFailure {
+    /// It exited with this non-zero status.
+    Exit(i32),
+    /// It was killed by a signal (its number, where the platform tells).
+    Signal(Option<i32>),
+    /// It ran past its timeout and was killed.
+    TimedOut(std::time::Duration),
+    /// It could not be started (program not found, working directory missing, …).
+    Spawn(String),
+}
+
+impl std::fmt::Display for CommandFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exit(code) => write!(f, "exited with status {code}"),
+            Self::Signal(Some(signal)) => write!(f, "was killed by signal {signal}"),
+            Self::Signal(None) => f.write_str("was killed by a signal"),
+            Self::TimedOut(after) => write!(
+                f,
+                "did not finish within {} and was killed",
+                humantime::format_duration(*after)
+            ),
+            Self::Spawn(reason) => write!(f, "could not be started: {reason}"),
+        }
+    }
 }
 
 impl DeployError {
@@ -266,6 +352,25 @@ fn at_location(line: Option<usize>, column: Option<usize>) -> String {
         (Some(line), Some(column)) => format!(" at line {line}, column {column}"),
         (Some(line), None) => format!(" at line {line}"),
         _ => String::new(),
+    }
+}
+
+fn rollback_text(still_deployed: &[String]) -> String {
+    if still_deployed.is_empty() {
+        "the services deployed before it were rolled back in reverse order".to_owned()
+    } else {
+        format!(
+            "rollback INCOMPLETE: {} may still run the new version",
+            still_deployed.join(", ")
+        )
+    }
+}
+
+fn stderr_text(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; stderr:\n{tail}")
     }
 }
 

@@ -33,8 +33,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use parky_core::ManualClock;
 use parky_deploy::controller::{
-    CanaryController, CanaryMetrics, ControllerSettings, Recovery, Report, SimulatedMetrics,
-    SkipReason, TickOutcome, WindowTraffic,
+    CanaryController, CanaryMetrics, ControllerSettings, MarkOutcome, Recovery, Report,
+    SimulatedMetrics, SkipReason, StateFile, TickOutcome, WindowTraffic,
 };
 use parky_deploy::model::{TrafficSplit, VersionId};
 use parky_deploy::policy::canary::{Action, CanaryPlan, Command, EventKind, Phase, RollbackCause};
@@ -739,9 +739,12 @@ async fn shadow_mode_records_the_rollback_in_the_ledger_instead() {
 
     // Marked as a false positive (through the lease): the clock restarts from the decision,
     // 12:20 + 14 days.
-    c.mark_false_positive(at(22), DecisionId(1), "load test traffic")
-        .await
-        .expect("mark");
+    assert_eq!(
+        c.mark_false_positive(at(22), DecisionId(1), "load test traffic")
+            .await
+            .expect("mark"),
+        MarkOutcome::Marked
+    );
     let ledger = c.status().expect("status").ledger;
     let env = ledger.report(at(23)).environments[0].clone();
     assert_eq!(env.false_positives, 1);
@@ -751,4 +754,156 @@ async fn shadow_mode_records_the_rollback_in_the_ledger_instead() {
         c.mark_false_positive(at(24), DecisionId(9), "?").await,
         Err(DeployError::UnknownDecision { id: 9 })
     );
+}
+
+#[tokio::test]
+async fn a_second_mark_says_the_decision_was_already_marked_and_keeps_the_first() {
+    let rig = Rig::new();
+    let c = controller(&rig.path, &rig.sim, "cron");
+    let plan = CanaryPlan::default().with_mode(EnforcementMode::Shadow);
+    rig.sim
+        .set_behaviour(SCRIPT, &v("v2"), bad())
+        .expect("set behaviour");
+    c.start(at(0), &plan, v("v2")).await.expect("start");
+    // 12:00 sets 1 %; 12:05, 12:10, 12:15 fail: the third failed check is decision 1.
+    for minute in [0, 5, 10, 15] {
+        ticked(rig.tick(&c, at(minute)).await);
+    }
+    assert_eq!(c.status().expect("status").ledger.decisions().len(), 1);
+    let first = c
+        .mark_false_positive(at(20), DecisionId(1), "cold start")
+        .await
+        .expect("first mark");
+    assert_eq!(first, MarkOutcome::Marked);
+    let second = c
+        .mark_false_positive(at(21), DecisionId(1), "another note")
+        .await
+        .expect("second mark");
+    match second {
+        MarkOutcome::AlreadyMarked(fp) => {
+            assert_eq!((fp.marked_at, fp.note.as_str()), (at(20), "cold start"));
+        }
+        other => panic!("expected AlreadyMarked, got {other:?}"),
+    }
+    // The lease is free again and the ledger kept the first note.
+    let status = c.status().expect("status");
+    assert_eq!(status.lease, None);
+    let fp = status.ledger.decisions()[0]
+        .false_positive
+        .clone()
+        .expect("marked");
+    assert_eq!(fp.note, "cold start");
+}
+
+#[tokio::test]
+async fn a_tick_before_the_last_recorded_tick_is_refused_and_changes_nothing() {
+    let rig = Rig::new();
+    let c = controller(&rig.path, &rig.sim, "cron");
+    c.start(at(0), &CanaryPlan::default(), v("v2"))
+        .await
+        .expect("start");
+    // A tick far in the future (a wrong --now) is recorded: slot of 2030-01-01 00:00.
+    let future = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
+    rig.clock.set(future);
+    ticked(c.tick(future).await.expect("future tick"));
+    let state = c.status().expect("status").state;
+    // Back to the real time: refused with the last slot's start, nothing saved.
+    rig.clock.set(at(5));
+    let error = c.tick(at(5)).await.unwrap_err();
+    assert_eq!(
+        error,
+        DeployError::TickBeforeLast {
+            path: rig.path.display().to_string(),
+            now: at(5),
+            last_tick_slot_start: future,
+        }
+    );
+    assert!(error
+        .to_string()
+        .contains("earlier than the last recorded tick"));
+    assert_eq!(c.status().expect("status").state, state);
+    assert_eq!(c.status().expect("status").lease, None);
+    // The same slot as the last tick is still the idempotent skip, not an error
+    // (2030-01-01 00:04:59 is in the slot that starts at 00:00).
+    let same_slot = future + chrono::Duration::seconds(299);
+    assert_eq!(
+        c.tick(same_slot).await.expect("same slot"),
+        TickOutcome::Skipped(SkipReason::AlreadyTicked {
+            slot: c.slot(future)
+        })
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_state_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("other.db");
+    other_database(&other);
+    let before = std::fs::read(&other).expect("read");
+    let sim = WorkersSimulator::new();
+    for result in [
+        StateFile::open(&other).map(drop),
+        CanaryController::open(
+            &other,
+            ControllerSettings::new(SCRIPT, "production"),
+            Arc::new(sim.clone()),
+            Arc::new(SimulatedMetrics::new(sim.clone(), 1, 1)),
+            Arc::new(SloJudge::default()),
+        )
+        .map(drop),
+    ] {
+        assert_eq!(
+            result.unwrap_err(),
+            DeployError::NotAStateFile {
+                path: other.display().to_string(),
+                reason: "it is another SQLite database (tables: notes)".to_owned(),
+            }
+        );
+    }
+    assert_eq!(std::fs::read(&other).expect("read"), before, "untouched");
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "not a database at all, just some text that is long enough\n".repeat(20),
+    )
+    .expect("write");
+    assert_eq!(
+        StateFile::open(&text).unwrap_err(),
+        DeployError::NotAStateFile {
+            path: text.display().to_string(),
+            reason: "it is not an SQLite database".to_owned(),
+        }
+    );
+    // A missing file is not created by a read-only open.
+    let missing = dir.path().join("missing.db");
+    assert!(matches!(
+        StateFile::open(&missing),
+        Err(DeployError::StateStore { .. })
+    ));
+    assert!(!missing.exists());
+}
+
+#[tokio::test]
+async fn a_read_only_state_file_reads_what_the_controller_wrote() {
+    let rig = Rig::new();
+    let c = controller(&rig.path, &rig.sim, "cron");
+    c.start(at(0), &CanaryPlan::default(), v("v2"))
+        .await
+        .expect("start");
+    ticked(rig.tick(&c, at(0)).await);
+    let file = StateFile::open(&rig.path).expect("read-only open");
+    assert_eq!(file.status().expect("status"), c.status().expect("status"));
+    assert_eq!(
+        file.journal().expect("journal"),
+        c.journal().expect("journal")
+    );
+}
+
+/// An SQLite database of another program: one table, `notes`.
+fn other_database(path: &Path) {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    connection
+        .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine');")
+        .expect("create");
 }

@@ -1,15 +1,18 @@
 //! Ordered multi-service deploys: plan validation, order, secrets, rollback in reverse order,
 //! smoke-test retries, and the HTTP prober against mockito.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use parky_core::ManualClock;
+use parky_deploy::error::CommandFailure;
 use parky_deploy::model::VersionId;
 use parky_deploy::plan::{
-    Call, CallLog, DeployPlan, Executor, HttpProber, ManualSleeper, ProbeResult, Prober,
-    RunOutcome, ScriptedDeployer, ScriptedProber, SecretNames, StepEvent,
+    Call, CallLog, CommandDeployer, DeployPlan, Deployer, Executor, HttpProber, ManualSleeper,
+    ProbeResult, Prober, RunOutcome, ScriptedDeployer, ScriptedProber, SecretNames, StepEvent,
+    DEFAULT_COMMAND_TIMEOUT, UNREPORTED_VERSION,
 };
 use parky_deploy::recorder::{
     DeploymentId, DeploymentState, MemoryRecorder, NewDeployment, Recorded,
@@ -41,6 +44,7 @@ services:
   - name: store-sync
     secrets: [CLOUDFLARE_API_TOKEN, STORE_SYNC_KEY]
     deploy: { command: [npx, wrangler, deploy], workdir: store-sync }
+    rollback: { command: [npx, wrangler, rollback], workdir: store-sync }
     smoke_test:
       url: https://store-sync.example.com/healthz
 "#;
@@ -281,17 +285,21 @@ fn dry_run_prints_the_ordered_steps() {
 1. store-sync
    secrets: CLOUDFLARE_API_TOKEN, STORE_SYNC_KEY
    deploy: npx wrangler deploy (in store-sync)
+   rollback: npx wrangler rollback (in store-sync)
    smoke test: GET https://store-sync.example.com/healthz expecting 200 (timeout 10s, 0 retries every 5s)
 2. public (after store-sync)
    secrets: CLOUDFLARE_API_TOKEN
    deploy: npx wrangler deploy (in public)
+   rollback: none (stays deployed if a later step fails)
    smoke test: GET https://www.example.com/ expecting 200 (timeout 10s, 0 retries every 5s)
 3. admin (after public)
    secrets: ADMIN_TOKEN, CLOUDFLARE_API_TOKEN
    deploy: npx wrangler deploy (in admin)
+   rollback: none (stays deployed if a later step fails)
    smoke test: GET https://admin.example.com/healthz expecting 200 (timeout 3s, 2 retries every 10s)
 4. marketing (after admin)
    deploy: npx wrangler deploy (in marketing)
+   rollback: none (stays deployed if a later step fails)
    smoke test: none
 on failure: roll back the services already deployed, in reverse order"
     );
@@ -701,4 +709,260 @@ async fn http_prober_reports_a_refused_connection() {
         }
         ProbeResult::Passed => panic!("a closed port passed"),
     }
+}
+
+// ---------------------------------------------------------------- real commands
+
+fn one_service(yaml_steps: &str) -> DeployPlan {
+    DeployPlan::from_yaml(&format!("services:\n  - name: api\n{yaml_steps}")).unwrap()
+}
+
+#[test]
+fn command_steps_have_a_timeout_and_an_optional_rollback() {
+    let plan = one_service(
+        "    deploy: {command: [deploy-api], timeout: 90s}\n    rollback: {command: [undo-api], workdir: api}\n",
+    );
+    let api = &plan.services()[0];
+    assert_eq!(api.deploy.timeout, Duration::from_secs(90));
+    let rollback = api.rollback.as_ref().expect("rollback");
+    assert_eq!(rollback.command, ["undo-api"]);
+    assert_eq!(rollback.workdir.as_deref(), Some("api"));
+    assert_eq!(rollback.timeout, DEFAULT_COMMAND_TIMEOUT);
+    assert_eq!(DEFAULT_COMMAND_TIMEOUT, Duration::from_secs(600));
+    let err = DeployPlan::from_yaml(
+        "services:\n  - name: api\n    deploy: {command: [x]}\n    rollback: {command: []}\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        invalid("services.api.rollback.command", "must name a program")
+    );
+    let err = DeployPlan::from_yaml(
+        "services:\n  - name: api\n    deploy: {command: [x], timeout: 0s}\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        invalid("services.api.deploy.timeout", "must be more than zero")
+    );
+}
+
+#[tokio::test]
+async fn command_deployer_runs_the_argv_without_a_shell_in_the_workdir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("api")).unwrap();
+    // wrangler prints the new version as "Current Version ID: <id>".
+    let plan = one_service(
+        "    deploy: {command: [sh, -c, 'pwd > where.txt; echo \"Current Version ID: 9f1c-77\"'], workdir: api}\n",
+    );
+    let deployer = CommandDeployer::new(dir.path());
+    let version = deployer.deploy(&plan.services()[0]).await.unwrap();
+    assert_eq!(version, VersionId::from("9f1c-77"));
+    let where_ = std::fs::read_to_string(dir.path().join("api/where.txt")).unwrap();
+    assert_eq!(
+        Path::new(where_.trim()).canonicalize().unwrap(),
+        dir.path().join("api").canonicalize().unwrap()
+    );
+
+    // An argument is passed as it is: `$(…)` and `;` are not interpreted.
+    let plan = one_service("    deploy: {command: [echo, '$(touch injected); touch injected2']}\n");
+    let version = deployer.deploy(&plan.services()[0]).await.unwrap();
+    assert_eq!(version, VersionId::from(UNREPORTED_VERSION));
+    assert!(!dir.path().join("injected").exists());
+    assert!(!dir.path().join("injected2").exists());
+}
+
+#[tokio::test]
+async fn a_failed_command_names_the_service_its_status_and_the_stderr_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = one_service(
+        "    deploy: {command: [sh, -c, 'echo uploading; echo first >&2; echo \"quota exceeded\" >&2; exit 3']}\n",
+    );
+    let error = CommandDeployer::new(dir.path())
+        .deploy(&plan.services()[0])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        DeployError::ServiceCommand {
+            service: "api".to_owned(),
+            operation: "deploy".to_owned(),
+            program: "sh".to_owned(),
+            failure: CommandFailure::Exit(3),
+            stderr_tail: "first\nquota exceeded".to_owned(),
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "deploy of service `api` failed: `sh` exited with status 3; stderr:\nfirst\nquota exceeded"
+    );
+
+    // A program that does not exist.
+    let plan = one_service("    deploy: {command: [parky-test-no-such-program]}\n");
+    match CommandDeployer::new(dir.path())
+        .deploy(&plan.services()[0])
+        .await
+        .unwrap_err()
+    {
+        DeployError::ServiceCommand {
+            service,
+            program,
+            failure: CommandFailure::Spawn(_),
+            ..
+        } => assert_eq!(
+            (service.as_str(), program.as_str()),
+            ("api", "parky-test-no-such-program")
+        ),
+        other => panic!("expected a spawn failure, got {other:?}"),
+    }
+
+    // No rollback command: the rollback fails naming the missing field.
+    let plan = one_service("    deploy: {command: [true]}\n");
+    assert_eq!(
+        CommandDeployer::new(dir.path())
+            .rollback(&plan.services()[0])
+            .await
+            .unwrap_err(),
+        DeployError::ServiceOperation {
+            service: "api".to_owned(),
+            operation: "rollback".to_owned(),
+            reason: "the plan has no rollback command for it (services.api.rollback)".to_owned(),
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_command_past_its_timeout_is_killed() {
+    // The child runs in real time, so the deadline is real: 200 ms against a 30 s sleep.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = one_service("    deploy: {command: [sleep, '30'], timeout: 200ms}\n");
+    let started = std::time::Instant::now();
+    let error = CommandDeployer::new(dir.path())
+        .deploy(&plan.services()[0])
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "killed, not waited for"
+    );
+    assert_eq!(
+        error,
+        DeployError::ServiceCommand {
+            service: "api".to_owned(),
+            operation: "deploy".to_owned(),
+            program: "sleep".to_owned(),
+            failure: CommandFailure::TimedOut(Duration::from_millis(200)),
+            stderr_tail: String::new(),
+        }
+    );
+    assert!(error
+        .to_string()
+        .contains("`sleep` did not finish within 200ms and was killed"));
+}
+
+#[tokio::test]
+async fn a_real_run_smoke_tests_over_http_and_rolls_back_in_reverse_order() {
+    let mut server = mockito::Server::new_async().await;
+    let sync_ok = server
+        .mock("GET", "/sync/healthz")
+        .with_status(200)
+        .expect(1)
+        .create_async()
+        .await;
+    let public_ok = server
+        .mock("GET", "/public/healthz")
+        .with_status(200)
+        .expect(1)
+        .create_async()
+        .await;
+    // admin answers 503 to both attempts (retries: 1).
+    let admin_down = server
+        .mock("GET", "/admin/healthz")
+        .with_status(503)
+        .expect(2)
+        .create_async()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let step = |verb: &str, name: &str| {
+        format!("{{command: [sh, -c, 'echo {verb} {name} >> ../calls.log'], workdir: {name}}}")
+    };
+    let mut yaml = String::from("services:\n");
+    for (name, after, path, retries) in [
+        ("store-sync", "", "sync", 0),
+        ("public", "store-sync", "public", 0),
+        ("admin", "public", "admin", 1),
+        ("marketing", "admin", "", 0),
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        yaml.push_str(&format!("  - name: {name}\n"));
+        if !after.is_empty() {
+            yaml.push_str(&format!("    depends_on: [{after}]\n"));
+        }
+        yaml.push_str(&format!("    deploy: {}\n", step("deploy", name)));
+        yaml.push_str(&format!("    rollback: {}\n", step("rollback", name)));
+        if !path.is_empty() {
+            yaml.push_str(&format!(
+                "    smoke_test: {{url: '{}/{path}/healthz', retries: {retries}, interval: 7s}}\n",
+                server.url()
+            ));
+        }
+    }
+    let plan = DeployPlan::from_yaml(&yaml).unwrap();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2025, 3, 1, 12, 0, 0).unwrap());
+    let sleeper = ManualSleeper::new(clock.clone());
+    let executor = Executor::new(
+        Arc::new(CommandDeployer::new(dir.path())),
+        Arc::new(HttpProber::new().unwrap()),
+        Arc::new(sleeper.clone()),
+        Arc::new(clock),
+    );
+    let report = executor.run(&plan, &SecretNames::default()).await.unwrap();
+    assert_eq!(
+        report.outcome,
+        RunOutcome::RolledBack {
+            failed: "admin".to_owned()
+        }
+    );
+    // admin's deploy succeeded, so it is rolled back first; then public, then store-sync;
+    // marketing never started.
+    let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        [
+            "deploy store-sync",
+            "deploy public",
+            "deploy admin",
+            "rollback admin",
+            "rollback public",
+            "rollback store-sync",
+        ]
+    );
+    // One wait of the configured interval between admin's two attempts.
+    assert_eq!(sleeper.slept(), [Duration::from_secs(7)]);
+    let last: Vec<(String, String)> = report
+        .steps
+        .iter()
+        .map(|s| (s.service.clone(), s.event.to_string()))
+        .filter(|(_, e)| e.starts_with("smoke test failed") || e == "not started")
+        .collect();
+    assert_eq!(
+        last,
+        [
+            (
+                "admin".to_owned(),
+                "smoke test failed after 2 attempt(s): HTTP 503, expected 200".to_owned()
+            ),
+            ("marketing".to_owned(), "not started".to_owned()),
+        ]
+    );
+    assert_eq!(
+        report.into_result().unwrap_err(),
+        DeployError::RunFailed {
+            failed: "admin".to_owned(),
+            still_deployed: Vec::new(),
+        }
+    );
+    sync_ok.assert_async().await;
+    public_ok.assert_async().await;
+    admin_down.assert_async().await;
 }

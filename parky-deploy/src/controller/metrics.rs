@@ -24,8 +24,8 @@ pub struct WindowTraffic {
 
 /// Reads the canary's and the baseline's traffic over a window, for the judge.
 ///
-/// Real implementations query Cloudflare's Workers Analytics (per version id) or
-/// Prometheus; [`SimulatedMetrics`] is the embedded default. Implementations do no retries or
+/// [`WorkersAnalytics`](super::WorkersAnalytics) (feature `http`) queries Cloudflare's
+/// GraphQL Analytics per Worker version; [`SimulatedMetrics`] is the embedded default. Implementations do no retries or
 /// sleeps: the controller treats an error as "no tick this time".
 #[async_trait]
 pub trait CanaryMetrics: Send + Sync {

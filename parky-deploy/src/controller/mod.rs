@@ -93,6 +93,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "http")]
+mod analytics;
 mod metrics;
 mod store;
 
@@ -110,9 +112,15 @@ use crate::policy::canary::{
     Action, CanaryPlan, CanaryState, Check, Command, EventKind, Phase, RollbackCause,
 };
 use crate::policy::judge::{CanaryJudge, Verdict};
-use crate::policy::shadow::{DecisionId, Enforcement, EnforcementMode, ShadowLedger};
+use crate::policy::shadow::{
+    DecisionId, Enforcement, EnforcementMode, FalsePositive, ShadowLedger,
+};
 use crate::workers::{DeploymentRequest, WorkersApi};
 
+#[cfg(feature = "http")]
+pub use analytics::{
+    WorkersAnalytics, ANALYTICS_ROW_LIMIT, CANARY_WINDOW_QUERY, CLOUDFLARE_GRAPHQL_ENDPOINT,
+};
 pub use metrics::{CanaryMetrics, SimulatedMetrics, WindowTraffic};
 use store::{Begin, Intent, Note, PlanRecord, Purpose, Record, StepRequests, Store};
 
@@ -317,6 +325,86 @@ pub struct JournalEntry {
     pub detail: String,
 }
 
+/// What [`CanaryController::mark_false_positive`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkOutcome {
+    /// The decision is now marked as a false positive.
+    Marked,
+    /// The decision was already marked; the first mark is kept (here) and nothing changed.
+    AlreadyMarked(FalsePositive),
+}
+
+/// The start of tick slot `slot` for slots of `interval_ms`.
+fn slot_start(slot: i64, interval_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(slot.saturating_mul(interval_ms))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+fn status_of(store: &Store) -> Result<ControllerStatus, DeployError> {
+    let (record, lease) = store.snapshot()?;
+    Ok(ControllerStatus {
+        plan: record.plan.as_ref().map(PlanRecord::to_plan).transpose()?,
+        state: record.state,
+        ledger: record.ledger,
+        last_slot: record.last_slot,
+        lease: lease.holder.zip(lease.expires_at),
+        pending: record.pending.map(|p| p.target),
+    })
+}
+
+fn journal_of(store: &Store) -> Result<Vec<JournalEntry>, DeployError> {
+    Ok(store
+        .journal()?
+        .into_iter()
+        .map(|r| JournalEntry {
+            id: r.id,
+            at: r.at,
+            holder: r.holder,
+            kind: r.kind,
+            detail: r.detail,
+        })
+        .collect())
+}
+
+/// A controller's state file opened **read-only**, for reports (`canary status`, `deploy
+/// autorollback report`): it never creates, migrates or writes the file, takes no lease,
+/// and refuses a file that is not a Parky canary state file
+/// ([`DeployError::NotAStateFile`], naming the file).
+#[derive(Debug)]
+pub struct StateFile {
+    store: Store,
+}
+
+impl StateFile {
+    /// Opens the existing state file at `path` read-only.
+    ///
+    /// # Errors
+    /// [`DeployError::NotAStateFile`] for another SQLite database, an empty file or a file
+    /// that is not SQLite; [`DeployError::StateSchemaTooNew`];
+    /// [`DeployError::StateStore`] when it cannot be opened (missing, unreadable).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, DeployError> {
+        Ok(Self {
+            store: Store::open_read_only(path.as_ref(), BUSY_TIMEOUT)?,
+        })
+    }
+
+    /// What the file holds, in one snapshot.
+    ///
+    /// # Errors
+    /// The state file's errors (including a plan that no longer validates).
+    pub fn status(&self) -> Result<ControllerStatus, DeployError> {
+        status_of(&self.store)
+    }
+
+    /// The journal, oldest first.
+    ///
+    /// # Errors
+    /// The state file's errors.
+    pub fn journal(&self) -> Result<Vec<JournalEntry>, DeployError> {
+        journal_of(&self.store)
+    }
+}
+
 /// A canary on one Worker, driven by ticks and commands; see the [module docs](self).
 pub struct CanaryController {
     settings: ControllerSettings,
@@ -475,6 +563,13 @@ impl CanaryController {
                     return Ok(TickOutcome::Skipped(SkipReason::AlreadyTicked { slot }));
                 }
                 Begin::NoCanary => return Ok(TickOutcome::Skipped(SkipReason::NoCanary)),
+                Begin::Behind { last_slot } => {
+                    return Err(DeployError::TickBeforeLast {
+                        path: self.store.path().to_owned(),
+                        now,
+                        last_tick_slot_start: slot_start(last_slot, self.interval_ms),
+                    });
+                }
                 Begin::Acquired(record) => *record,
             };
         let result = self.run(now, Some(slot), record, Op::Tick).await;
@@ -521,7 +616,8 @@ impl CanaryController {
         self.settle(now, result)
     }
 
-    /// Marks ledger decision `id` as a false positive at `now`, through the lease.
+    /// Marks ledger decision `id` as a false positive at `now`, through the lease. A
+    /// decision already marked keeps its first mark, and the answer says so.
     ///
     /// # Errors
     /// [`DeployError::LeaseBusy`]; [`DeployError::UnknownDecision`]; the state file's errors.
@@ -530,16 +626,30 @@ impl CanaryController {
         now: DateTime<Utc>,
         id: DecisionId,
         note: &str,
-    ) -> Result<(), DeployError> {
+    ) -> Result<MarkOutcome, DeployError> {
         let mut record = self.begin_command(now)?;
-        let result = record
+        let earlier = record
             .ledger
-            .mark_false_positive(id, now, note)
-            .and_then(|()| {
-                let note = Note::new("false_positive", format!("decision {id}: {note}"));
-                self.store
-                    .commit(&self.settings.holder, now, &record, &[note])
-            });
+            .decisions()
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.false_positive.clone());
+        let result = match earlier {
+            None => Err(DeployError::UnknownDecision { id: id.0 }),
+            Some(Some(first)) => self
+                .store
+                .release(&self.settings.holder, now, &[])
+                .map(|()| MarkOutcome::AlreadyMarked(first)),
+            Some(None) => record
+                .ledger
+                .mark_false_positive(id, now, note)
+                .and_then(|()| {
+                    let note = Note::new("false_positive", format!("decision {id}: {note}"));
+                    self.store
+                        .commit(&self.settings.holder, now, &record, &[note])
+                })
+                .map(|()| MarkOutcome::Marked),
+        };
         self.settle(now, result)
     }
 
@@ -548,15 +658,7 @@ impl CanaryController {
     /// # Errors
     /// The state file's errors (including a plan that no longer validates).
     pub fn status(&self) -> Result<ControllerStatus, DeployError> {
-        let (record, lease) = self.store.snapshot()?;
-        Ok(ControllerStatus {
-            plan: record.plan.as_ref().map(PlanRecord::to_plan).transpose()?,
-            state: record.state,
-            ledger: record.ledger,
-            last_slot: record.last_slot,
-            lease: lease.holder.zip(lease.expires_at),
-            pending: record.pending.map(|p| p.target),
-        })
+        status_of(&self.store)
     }
 
     /// The journal, oldest first.
@@ -564,18 +666,7 @@ impl CanaryController {
     /// # Errors
     /// The state file's errors.
     pub fn journal(&self) -> Result<Vec<JournalEntry>, DeployError> {
-        Ok(self
-            .store
-            .journal()?
-            .into_iter()
-            .map(|r| JournalEntry {
-                id: r.id,
-                at: r.at,
-                holder: r.holder,
-                kind: r.kind,
-                detail: r.detail,
-            })
-            .collect())
+        journal_of(&self.store)
     }
 
     fn begin_command(&self, now: DateTime<Utc>) -> Result<Record, DeployError> {
@@ -588,11 +679,13 @@ impl CanaryController {
             Begin::Acquired(record) => Ok(*record),
             Begin::Busy { holder, until } => Err(DeployError::LeaseBusy { holder, until }),
             // `Purpose::Command` never checks slots or the canary.
-            Begin::AlreadyTicked { .. } | Begin::NoCanary => Err(DeployError::StateStore {
-                path: self.store.path().to_owned(),
-                operation: "take the lease".to_owned(),
-                reason: "unexpected answer for a command".to_owned(),
-            }),
+            Begin::AlreadyTicked { .. } | Begin::NoCanary | Begin::Behind { .. } => {
+                Err(DeployError::StateStore {
+                    path: self.store.path().to_owned(),
+                    operation: "take the lease".to_owned(),
+                    reason: "unexpected answer for a command".to_owned(),
+                })
+            }
         }
     }
 

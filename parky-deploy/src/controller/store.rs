@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,71 @@ use crate::error::DeployError;
 use crate::model::TrafficSplit;
 use crate::policy::canary::{Action, CanaryConfig, CanaryPlan, CanaryState};
 use crate::policy::shadow::{EnforcementMode, ShadowLedger};
+
+/// Checks that `connection` is a Parky state file (`user_version` 1 to [`SCHEMA_VERSION`]
+/// with the `canary` and `lease` tables) or, when `may_create`, a database with no tables
+/// at all (a new or empty file, which the caller then migrates). Reads only.
+fn identify(connection: &Connection, path: &str, may_create: bool) -> Result<(), DeployError> {
+    let not_ours = |reason: String| DeployError::NotAStateFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => {
+                not_ours("it is not an SQLite database".to_owned())
+            }
+            _ => DeployError::StateStore {
+                path: path.to_owned(),
+                operation: "read the schema version".to_owned(),
+                reason: e.to_string(),
+            },
+        })?;
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(|e| DeployError::StateStore {
+            path: path.to_owned(),
+            operation: "list the tables".to_owned(),
+            reason: e.to_string(),
+        })?;
+    if version > SCHEMA_VERSION {
+        return Err(DeployError::StateSchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        return match (tables.is_empty(), may_create) {
+            (true, true) => Ok(()),
+            (true, false) => Err(not_ours(
+                "it is empty (no canary was ever started with it)".to_owned(),
+            )),
+            (false, _) => Err(not_ours(format!(
+                "it is another SQLite database (tables: {})",
+                tables.join(", ")
+            ))),
+        };
+    }
+    let missing: Vec<&str> = ["canary", "lease", "journal"]
+        .into_iter()
+        .filter(|t| !tables.iter().any(|have| have == t))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(not_ours(format!(
+            "schema version {version} but no {} table",
+            missing.join(", ")
+        )))
+    }
+}
 
 /// The newest schema version this build writes and reads.
 pub(super) const SCHEMA_VERSION: i64 = 1;
@@ -169,6 +234,9 @@ pub(super) enum Begin {
     },
     /// A tick already completed in this slot; nothing was written.
     AlreadyTicked { slot: i64 },
+    /// A tick completed in a later slot than this one (time went backwards); nothing was
+    /// written.
+    Behind { last_slot: i64 },
     /// A tick found no canary; nothing was written.
     NoCanary,
     /// The lease is ours until `now + ttl`; the row as it was.
@@ -222,6 +290,8 @@ impl Store {
         };
         let mut connection = Connection::open(path).map_err(err("open"))?;
         connection.busy_timeout(busy_timeout).map_err(err("open"))?;
+        // Before anything is written (WAL, tables): refuse a file that is not ours.
+        identify(&connection, &shown, true)?;
         let mode: String = connection
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(err("switch to WAL"))?;
@@ -257,6 +327,32 @@ impl Store {
                 .map_err(err("migrate schema"))?;
         }
         tx.commit().map_err(err("migrate schema"))?;
+        Ok(Self {
+            path: shown,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// Opens an existing state file read-only: nothing is created, migrated or written, and
+    /// a file that is not a Parky state file is refused ([`DeployError::NotAStateFile`]).
+    pub(super) fn open_read_only(path: &Path, busy_timeout: Duration) -> Result<Self, DeployError> {
+        let shown = path.display().to_string();
+        let err = |operation: &'static str| {
+            let path = shown.clone();
+            move |e: rusqlite::Error| DeployError::StateStore {
+                path: path.clone(),
+                operation: operation.to_owned(),
+                reason: e.to_string(),
+            }
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let connection = Connection::open_with_flags(path, flags).map_err(err("open read-only"))?;
+        connection
+            .busy_timeout(busy_timeout)
+            .map_err(err("open read-only"))?;
+        identify(&connection, &shown, false)?;
         Ok(Self {
             path: shown,
             connection: Mutex::new(connection),
@@ -416,8 +512,10 @@ impl Store {
                 if record.state.is_none() {
                     return Ok(Begin::NoCanary);
                 }
-                if record.last_slot.is_some_and(|last| last >= slot) {
-                    return Ok(Begin::AlreadyTicked { slot });
+                match record.last_slot {
+                    Some(last) if last == slot => return Ok(Begin::AlreadyTicked { slot }),
+                    Some(last) if last > slot => return Ok(Begin::Behind { last_slot: last }),
+                    _ => {}
                 }
             }
             let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);

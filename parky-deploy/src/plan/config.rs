@@ -15,6 +15,8 @@ const DEFAULT_EXPECT_STATUS: u16 = 200;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default wait between smoke-test attempts.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// The default deadline of a deploy or rollback command: 10 minutes.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most retries a smoke test may ask for.
 pub const MAX_RETRIES: u32 = 100;
 
@@ -40,20 +42,29 @@ pub struct ServiceConfig {
     pub secrets: Vec<String>,
     /// How to deploy it.
     pub deploy: DeployStepConfig,
+    /// How to put the previous version back (e.g. `[npx, wrangler, rollback]`); without
+    /// one, a failure later in the run leaves this service deployed and says so.
+    #[serde(default)]
+    pub rollback: Option<DeployStepConfig>,
     /// How to check it afterwards; none means the deploy alone decides.
     #[serde(default)]
     pub smoke_test: Option<SmokeTestConfig>,
 }
 
-/// The deploy step as written.
+/// A deploy (or rollback) step as written.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployStepConfig {
-    /// The program and its arguments, e.g. `["npx", "wrangler", "deploy"]`.
+    /// The program and its arguments, e.g. `["npx", "wrangler", "deploy"]`. It is run
+    /// directly, without a shell; write `[sh, -c, "…"]` to get one.
     pub command: Vec<String>,
     /// The directory to run it in, relative to the plan.
     #[serde(default)]
     pub workdir: Option<String>,
+    /// The deadline, e.g. `5m` (default `10m`); past it the command is killed and the step
+    /// fails.
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 /// The smoke test as written.
@@ -98,17 +109,21 @@ pub struct ServiceSpec {
     pub secrets: Vec<String>,
     /// How to deploy it.
     pub deploy: DeployStep,
+    /// How to roll it back, if the plan says.
+    pub rollback: Option<DeployStep>,
     /// Its smoke test, if any.
     pub smoke_test: Option<SmokeTest>,
 }
 
-/// A validated deploy step: what a [`Deployer`](super::Deployer) runs.
+/// A validated deploy or rollback step: what a [`Deployer`](super::Deployer) runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeployStep {
     /// The program and its arguments (never empty).
     pub command: Vec<String>,
     /// The working directory, if any.
     pub workdir: Option<String>,
+    /// The deadline (more than zero; default [`DEFAULT_COMMAND_TIMEOUT`]).
+    pub timeout: Duration,
 }
 
 /// A validated smoke test: an HTTP `GET` expecting one status.
@@ -288,17 +303,11 @@ fn validate_service(service: ServiceConfig) -> Result<ServiceSpec, DeployError> 
             return Err(invalid(field, format!("{secret:?} is listed twice")));
         }
     }
-    if service
-        .deploy
-        .command
-        .first()
-        .is_none_or(|p| p.trim().is_empty())
-    {
-        return Err(invalid(
-            format!("services.{name}.deploy.command"),
-            "must name a program",
-        ));
-    }
+    let deploy = validate_step(&format!("services.{name}.deploy"), service.deploy)?;
+    let rollback = service
+        .rollback
+        .map(|step| validate_step(&format!("services.{name}.rollback"), step))
+        .transpose()?;
     let smoke_test = service
         .smoke_test
         .map(|test| validate_smoke_test(&name, test))
@@ -306,12 +315,37 @@ fn validate_service(service: ServiceConfig) -> Result<ServiceSpec, DeployError> 
     Ok(ServiceSpec {
         depends_on: service.depends_on,
         secrets: service.secrets,
-        deploy: DeployStep {
-            command: service.deploy.command,
-            workdir: service.deploy.workdir,
-        },
+        deploy,
+        rollback,
         smoke_test,
         name,
+    })
+}
+
+/// A deploy or rollback step; `field` is `services.<name>.deploy` or `….rollback`.
+fn validate_step(field: &str, step: DeployStepConfig) -> Result<DeployStep, DeployError> {
+    if step.command.first().is_none_or(|p| p.trim().is_empty()) {
+        return Err(invalid(format!("{field}.command"), "must name a program"));
+    }
+    let timeout = match step.timeout.as_deref() {
+        None => DEFAULT_COMMAND_TIMEOUT,
+        Some(text) => humantime::parse_duration(text).map_err(|e| {
+            invalid(
+                format!("{field}.timeout"),
+                format!("{text:?}: {e} (e.g. `5m`)"),
+            )
+        })?,
+    };
+    if timeout.is_zero() {
+        return Err(invalid(
+            format!("{field}.timeout"),
+            "must be more than zero",
+        ));
+    }
+    Ok(DeployStep {
+        command: step.command,
+        workdir: step.workdir,
+        timeout,
     })
 }
 
@@ -449,6 +483,19 @@ impl fmt::Display for DryRun {
                 write!(f, " (in {dir})")?;
             }
             writeln!(f)?;
+            match &service.rollback {
+                None => writeln!(
+                    f,
+                    "   rollback: none (stays deployed if a later step fails)"
+                )?,
+                Some(step) => {
+                    write!(f, "   rollback: {}", step.command.join(" "))?;
+                    if let Some(dir) = &step.workdir {
+                        write!(f, " (in {dir})")?;
+                    }
+                    writeln!(f)?;
+                }
+            }
             match &service.smoke_test {
                 None => writeln!(f, "   smoke test: none")?,
                 Some(test) => writeln!(

@@ -192,6 +192,28 @@ impl RunReport {
     pub fn is_success(&self) -> bool {
         self.outcome == RunOutcome::Deployed
     }
+
+    /// The run's failure as an error ([`DeployError::RunFailed`]), or `Ok` when every
+    /// service is deployed.
+    ///
+    /// # Errors
+    /// [`DeployError::RunFailed`] naming the failed service and any service left deployed.
+    pub fn into_result(self) -> Result<Self, DeployError> {
+        match &self.outcome {
+            RunOutcome::Deployed => Ok(self),
+            RunOutcome::RolledBack { failed } => Err(DeployError::RunFailed {
+                failed: failed.clone(),
+                still_deployed: Vec::new(),
+            }),
+            RunOutcome::RollbackIncomplete {
+                failed,
+                still_deployed,
+            } => Err(DeployError::RunFailed {
+                failed: failed.clone(),
+                still_deployed: still_deployed.clone(),
+            }),
+        }
+    }
 }
 
 impl fmt::Display for StepEvent {

@@ -10,7 +10,9 @@
 //! - **I/O behind traits:** a [`Deployer`] (deploy, roll back), a [`Prober`] (one smoke-test
 //!   attempt), a [`Sleeper`] (the wait between attempts), a [`SecretStore`] (which secret
 //!   names exist) and, optionally, a [`DeployRecorder`](crate::recorder::DeployRecorder).
-//!   Real ones: [`HttpProber`], [`TokioSleeper`] (feature `http`), [`EnvSecrets`]. Scripted
+//!   Real ones: `CommandDeployer` (feature `process`: runs `deploy.command` and
+//!   `rollback.command` as child processes, argv without a shell, with a timeout),
+//!   [`HttpProber`], [`TokioSleeper`] (feature `http`), [`EnvSecrets`]. Scripted
 //!   ones for tests and rehearsals: [`ScriptedDeployer`], [`ScriptedProber`],
 //!   [`ManualSleeper`], [`SecretNames`], all logging to one [`CallLog`].
 //! - **Time** comes from an injected [`parky_core::Clock`] (report timestamps) and the
@@ -23,8 +25,12 @@
 //!   - name: store-sync                 # unique; letters, digits, -, _, .
 //!     secrets: [CLOUDFLARE_API_TOKEN, STORE_SYNC_KEY]   # names only, checked up front
 //!     deploy:
-//!       command: [npx, wrangler, deploy]                 # program + arguments
-//!       workdir: workers/store-sync                      # optional
+//!       command: [npx, wrangler, deploy]                 # program + arguments, no shell
+//!       workdir: workers/store-sync                      # optional, relative to the plan
+//!       timeout: 5m                                      # optional, default 10m
+//!     rollback:                                          # optional, same fields as deploy
+//!       command: [npx, wrangler, rollback, --message, "parky: store-sync rollback"]
+//!       workdir: workers/store-sync
 //!     smoke_test:                                        # optional
 //!       url: https://store-sync.example.com/healthz      # http(s), GET
 //!       expect_status: 200                               # default 200
@@ -88,15 +94,19 @@
 //! # }
 //! ```
 
+#[cfg(feature = "process")]
+mod command;
 mod config;
 mod execute;
 #[cfg(feature = "http")]
 mod http;
 mod secrets;
 
+#[cfg(feature = "process")]
+pub use command::{CommandDeployer, STDERR_TAIL_BYTES, UNREPORTED_VERSION};
 pub use config::{
     DeployPlan, DeployStep, DeployStepConfig, DryRun, PlanConfig, PlannedStep, ServiceConfig,
-    ServiceSpec, SmokeTest, SmokeTestConfig, MAX_RETRIES,
+    ServiceSpec, SmokeTest, SmokeTestConfig, DEFAULT_COMMAND_TIMEOUT, MAX_RETRIES,
 };
 pub use execute::{
     Call, CallLog, Deployer, Executor, ManualSleeper, ProbeResult, Prober, RunOutcome, RunReport,

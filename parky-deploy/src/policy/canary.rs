@@ -477,6 +477,88 @@ pub enum EventKind {
     },
 }
 
+impl fmt::Display for RollbackCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RollbackCause::FailedChecks => "failed checks",
+            RollbackCause::ProgressDeadline => "progress deadline passed",
+            RollbackCause::Aborted => "aborted by an operator",
+        })
+    }
+}
+
+/// `; reasons: a; b`, or nothing without reasons.
+fn reasons_text(reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", reasons.join("; "))
+    }
+}
+
+impl fmt::Display for EventKind {
+    /// One line for people, e.g. `step 2 started: 10% on the canary` or
+    /// `check failed (2 of 3) at 10%: error burn 12.0x baseline`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::StepStarted {
+                step,
+                weight,
+                manual,
+            } => write!(
+                f,
+                "step {} started: {weight}% on the canary{}",
+                step + 1,
+                if *manual { " (by an operator)" } else { "" }
+            ),
+            EventKind::CheckFailed {
+                weight,
+                failed_checks,
+                threshold,
+                reasons,
+            } => write!(
+                f,
+                "check failed ({failed_checks} of {threshold}) at {weight}%{}",
+                reasons_text(reasons)
+            ),
+            EventKind::Paused => f.write_str("paused"),
+            EventKind::Resumed => f.write_str("resumed"),
+            EventKind::PromotionStarted { manual } => write!(
+                f,
+                "promotion to 100% started{}",
+                if *manual { " (by an operator)" } else { "" }
+            ),
+            EventKind::Succeeded => f.write_str("promotion done: the canary serves 100%"),
+            EventKind::RollbackStarted {
+                cause,
+                weight,
+                reasons,
+            } => {
+                // An abort's only reason repeats its cause.
+                let reasons = if *cause == RollbackCause::Aborted {
+                    String::new()
+                } else {
+                    reasons_text(reasons)
+                };
+                write!(f, "rollback started at {weight}% ({cause}){reasons}")
+            }
+            EventKind::RollbackShadowed {
+                cause,
+                weight,
+                reasons,
+            } => write!(
+                f,
+                "shadow mode: would have rolled back at {weight}% ({cause}){}",
+                reasons_text(reasons)
+            ),
+            EventKind::RolledBack { cause } => {
+                write!(f, "rolled back: the stable version serves 100% ({cause})")
+            }
+            EventKind::Retried { attempt } => write!(f, "retried: attempt {attempt}"),
+        }
+    }
+}
+
 /// The persisted state of one canary (serde); every field is checked when it is deserialized,
 /// so a state that does not fit its phase cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
