@@ -15,7 +15,7 @@ use parky_notify::policy::strategy::SeverityStrategy;
 use parky_notify::receiver::Notifier;
 use parky_notify::sentry::{apply, plan_sync, ApplyOptions, RuleSet, SentryClient};
 use parky_notify::server::{serve as serve_http, Service};
-use parky_notify::wiring::notifiers_from_policy;
+use parky_notify::wiring::wire_receivers;
 use parky_notify::{labels_from, Field, Message, MessageStatus, NotifyPolicy};
 use parky_slo::objective::duration_label;
 use rand::rngs::Xoshiro256PlusPlus;
@@ -103,16 +103,19 @@ fn setup(files: &NotifyConfigArgs) -> Result<NotifySetup, CliError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let notifiers =
-        notifiers_from_policy(&policy, &base_dir).map_err(|source| CliError::Config {
+    let wired = wire_receivers(&policy, &base_dir, Arc::new(SystemClock)).map_err(|source| {
+        CliError::Config {
             path: files.config.clone(),
             source: Box::new(source),
-        })?;
+        }
+    })?;
     let outbox = SqliteOutbox::open(&files.outbox)?;
+    // The outbox delivers only to the targets of the configuration that wrote its entries.
+    outbox.bind(&wired.targets, SystemClock.now())?;
     Ok(NotifySetup {
         policy,
         strategy,
-        notifiers,
+        notifiers: wired.notifiers,
         outbox,
     })
 }
@@ -242,13 +245,15 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<(), CliError> {
             path: args.files.strategy.clone().unwrap_or_default(),
             source: Box::new(source),
         })?;
-    let service = Arc::new(Service::new(
+    // Continue from the pipeline state stored in the outbox file (alerts waiting for
+    // group_wait, held messages, digests), if any.
+    let service = Arc::new(Service::resume(
         pipeline,
         Arc::new(setup.outbox),
         setup.notifiers,
         Arc::new(SystemClock),
         delivery_policy()?,
-    ));
+    )?);
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)

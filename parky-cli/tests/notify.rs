@@ -561,3 +561,180 @@ fn demo_canary_is_rolled_back_at_the_ten_percent_step() {
         ]
     );
 }
+
+#[test]
+fn send_refuses_an_outbox_written_by_another_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_a = dir.path().join("a.yml");
+    std::fs::write(&config_a, RECEIVERS).unwrap();
+    // The same receiver name `oncall`, another Discord webhook.
+    let config_b = dir.path().join("b.yml");
+    std::fs::write(
+        &config_b,
+        RECEIVERS.replace("123/SECRET_TOKEN_XYZ", "456/OTHER_TOKEN_ABC"),
+    )
+    .unwrap();
+    let outbox = dir.path().join("outbox.sqlite");
+    let outbox_s = outbox.to_str().unwrap();
+    let send = |config: &std::path::Path| {
+        parky(
+            &[
+                "notify",
+                "send",
+                "--config",
+                config.to_str().unwrap(),
+                "--outbox",
+                outbox_s,
+                "--severity",
+                "P0",
+                "--title",
+                "API down",
+            ],
+            &[],
+        )
+    };
+    // A's message cannot be delivered (port 1) and stays pending for A's webhook.
+    let a = send(&config_a);
+    assert_eq!(a.status.code(), Some(1));
+    // B is refused before it writes or sends anything, naming the file and the receiver.
+    let b = send(&config_b);
+    assert_eq!(b.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&b.stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "outbox {outbox_s}: receiver \"oncall\" of this configuration has another target"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 pending notifications"), "{stderr}");
+    assert!(b.stdout.is_empty());
+    // `outbox list` still works: only A's entry, for `oncall`.
+    let list = parky(
+        &[
+            "notify", "outbox", "list", "--outbox", outbox_s, "--output", "json",
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(doc["pending"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["pending"][0]["receiver"], "oncall");
+    // A itself is still welcome (the normal path): its retry runs and fails the same way.
+    let again = send(&config_a);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("P0 to oncall: 0 delivered"));
+    // Neither token shows up in what was printed, nor anywhere in the outbox files.
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(format!("{outbox_s}{suffix}")) {
+            bytes.extend(b);
+        }
+    }
+    for token in ["SECRET_TOKEN_XYZ", "OTHER_TOKEN_ABC"] {
+        assert!(!stderr.contains(token), "{stderr}");
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{token} is in the outbox file"
+        );
+    }
+}
+
+/// Starts `parky notify serve` on a free port; returns the child and its address.
+fn spawn_serve(
+    config: &std::path::Path,
+    outbox: &std::path::Path,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parky"))
+        .args([
+            "notify",
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--outbox",
+            outbox.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("RUST_LOG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stderr line names the address it listens on.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// One HTTP/1.1 request; returns the status line and the body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply.lines().next().unwrap_or_default().to_owned();
+    let body = reply
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+fn stop(mut child: std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_keeps_alerts_waiting_for_group_wait_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("am.yml");
+    // An hour of group_wait: the alert is still waiting when serve stops.
+    std::fs::write(
+        &config,
+        RECEIVERS.replace("group_wait: 0s", "group_wait: 1h"),
+    )
+    .unwrap();
+    let outbox = dir.path().join("outbox.sqlite");
+
+    let (child, addr) = spawn_serve(&config, &outbox);
+    let (status, _) = http(
+        &addr,
+        "POST",
+        "/api/v1/alerts",
+        r#"{"labels": {"alertname": "QueueBacklog", "severity": "P2"}}"#,
+    );
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let (_, health) = http(&addr, "GET", "/healthz", "");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["pipeline"]["groups"], 1);
+    stop(child);
+
+    // Restarted on the same file: the group is back, nothing was sent or queued meanwhile.
+    let (child, addr) = spawn_serve(&config, &outbox);
+    let (_, health) = http(&addr, "GET", "/healthz", "");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["pipeline"]["groups"], 1, "{health}");
+    assert_eq!(health["outbox"]["pending"], 0, "{health}");
+    assert_eq!(health["outbox"]["delivered"], 0, "{health}");
+    stop(child);
+    assert!(!dir.path().join("out.jsonl").exists());
+}

@@ -203,6 +203,32 @@ pub enum NotifyError {
         /// The newest version this build can read.
         supported: i64,
     },
+    /// A receiver of this configuration is bound, in the outbox file, to another target (a
+    /// different URL, routing key or file) while the file still holds undelivered
+    /// notifications for that receiver: delivering them here would send another
+    /// configuration's messages to this configuration's target. Only fingerprints are
+    /// compared; no URL or key is shown.
+    #[error(
+        "outbox {file}: receiver {receiver:?} of this configuration has another target than the \
+         configuration that wrote the file, which still holds {undelivered} for it; deliver \
+         them with that configuration, or use another outbox file"
+    )]
+    OutboxOwnerMismatch {
+        /// The database file.
+        file: String,
+        /// The receiver's name.
+        receiver: String,
+        /// What the file still holds for it, e.g. `2 pending and 1 dead notifications`.
+        undelivered: String,
+    },
+    /// A stored pipeline state was written in another format version than this build reads.
+    #[error("pipeline state format version {found} is not supported (this build reads version {supported})")]
+    PipelineStateVersion {
+        /// The snapshot's version.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
     /// An outbox operation named an entry that does not exist where it looked: `ack` and `fail`
     /// look in the outbox and the dead letters, `requeue` only in the dead letters.
     #[error("outbox {file}: no entry with id {id}")]
@@ -360,7 +386,9 @@ impl NotifyError {
             NotifyError::OutboxStorage { .. }
             | NotifyError::OutboxCorruptRow { .. }
             | NotifyError::OutboxSchemaTooNew { .. }
-            | NotifyError::OutboxEntryNotFound { .. } => None,
+            | NotifyError::OutboxEntryNotFound { .. }
+            | NotifyError::OutboxOwnerMismatch { .. }
+            | NotifyError::PipelineStateVersion { .. } => None,
             NotifyError::InvalidSilence { .. } => None,
             NotifyError::InvalidStrategy { path, .. } => Some(path),
             NotifyError::InvalidReceiverConfig { path, .. } => Some(path),

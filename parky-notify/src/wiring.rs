@@ -63,6 +63,7 @@ use serde_yaml_ng::Value;
 
 use crate::error::NotifyError;
 use crate::message::Message;
+use crate::outbox::ReceiverTarget;
 use crate::policy::{NotifyPolicy, Receiver};
 use crate::receiver::{
     Delivery, DiscordWebhook, FileNotifier, JsonWebhook, Notifier, PagerDuty, SlackWebhook,
@@ -106,20 +107,48 @@ pub fn notifiers_from_policy_with_clock(
     base_dir: &Path,
     clock: Arc<dyn Clock>,
 ) -> Result<BTreeMap<String, Arc<dyn Notifier>>, NotifyError> {
-    let mut out = BTreeMap::new();
-    for (index, receiver) in policy.receivers().iter().enumerate() {
-        let notifier = receiver_notifier(receiver, index, base_dir, &clock)?;
-        out.insert(receiver.name.clone(), notifier);
-    }
-    Ok(out)
+    Ok(wire_receivers(policy, base_dir, clock)?.notifiers)
 }
 
-fn receiver_notifier(
+/// The notifiers of a configuration's receivers and the targets they deliver to, by
+/// receiver name: what [`wire_receivers`] builds.
+#[derive(Debug)]
+pub struct WiredReceivers {
+    /// The notifier of each receiver (as [`notifiers_from_policy`] builds them).
+    pub notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+    /// What each receiver delivers to: every integration's kind and index with its URL,
+    /// routing key (and endpoint) or file path, in configuration order; `blackhole` for a
+    /// receiver without integrations. Secret; bind an outbox file with it
+    /// ([`crate::outbox::SqliteOutbox::bind`]).
+    pub targets: BTreeMap<String, ReceiverTarget>,
+}
+
+/// [`notifiers_from_policy_with_clock`], together with each receiver's [`ReceiverTarget`]
+/// (each secret file is read once, for both).
+///
+/// # Errors
+/// As [`notifiers_from_policy`].
+pub fn wire_receivers(
+    policy: &NotifyPolicy,
+    base_dir: &Path,
+    clock: Arc<dyn Clock>,
+) -> Result<WiredReceivers, NotifyError> {
+    let mut notifiers = BTreeMap::new();
+    let mut targets = BTreeMap::new();
+    for (index, receiver) in policy.receivers().iter().enumerate() {
+        let specs = receiver_specs(receiver, index, base_dir)?;
+        targets.insert(receiver.name.clone(), target_of(&specs));
+        let notifier = receiver_notifier(&receiver.name, specs, &clock)?;
+        notifiers.insert(receiver.name.clone(), notifier);
+    }
+    Ok(WiredReceivers { notifiers, targets })
+}
+
+fn receiver_specs(
     receiver: &Receiver,
     index: usize,
     base_dir: &Path,
-    clock: &Arc<dyn Clock>,
-) -> Result<Arc<dyn Notifier>, NotifyError> {
+) -> Result<Vec<(String, Spec)>, NotifyError> {
     let mut built: Vec<(String, Spec)> = Vec::new();
     for (kind, value) in &receiver.integrations {
         let path = format!("receivers[{index}].{kind}");
@@ -143,7 +172,42 @@ fn receiver_notifier(
             built.push((format!("{kind}[{j}]"), spec));
         }
     }
-    let name = receiver.name.as_str();
+    Ok(built)
+}
+
+/// The target of a receiver made of `specs`.
+fn target_of(specs: &[(String, Spec)]) -> ReceiverTarget {
+    if specs.is_empty() {
+        return ReceiverTarget::from_parts(["blackhole"]);
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for (label, spec) in specs {
+        parts.push(label.clone());
+        match spec {
+            Spec::Discord(url) | Spec::Slack(url) | Spec::Webhook(url) => {
+                parts.push(url.expose_url().as_str().to_owned());
+            }
+            Spec::PagerDuty { key, url } => {
+                parts.push(parky_core::ExposeSecret::expose_secret(key).to_owned());
+                parts.push(
+                    url.as_ref()
+                        .map_or_else(String::new, |u| u.as_str().to_owned()),
+                );
+            }
+            Spec::File(path) => parts.push(
+                path.as_ref()
+                    .map_or_else(|| "-".to_owned(), |p| p.display().to_string()),
+            ),
+        }
+    }
+    ReceiverTarget::from_parts(parts)
+}
+
+fn receiver_notifier(
+    name: &str,
+    mut built: Vec<(String, Spec)>,
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn Notifier>, NotifyError> {
     if built.is_empty() {
         return Ok(Arc::new(Blackhole::new(name)));
     }

@@ -340,7 +340,11 @@ async fn healthz_reports_the_outbox() {
     let body: Value = reply.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"status": "ok", "outbox": {"pending": 0, "in_flight": 0, "delivered": 0, "dead": 0}})
+        json!({
+            "status": "ok",
+            "outbox": {"pending": 0, "in_flight": 0, "delivered": 0, "dead": 0},
+            "pipeline": {"groups": 0, "pending_messages": 0},
+        })
     );
 }
 

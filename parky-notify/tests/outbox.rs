@@ -826,7 +826,7 @@ fn sqlite_schema_is_versioned_in_wal_mode_and_survives_reopen() {
     let mode: String = raw
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, mode.as_str()), (1, "wal"));
+    assert_eq!((version, mode.as_str()), (2, "wal"));
     drop(raw);
     // Reopening (the migration is a no-op now) keeps the entry, u64::MAX sequence included.
     let outbox = SqliteOutbox::open(&path).unwrap();
@@ -922,7 +922,7 @@ fn a_newer_schema_is_refused() {
         SqliteOutbox::open(&path).unwrap_err(),
         NotifyError::OutboxSchemaTooNew {
             found: 7,
-            supported: 1,
+            supported: 2,
             ..
         }
     ));

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use parky_core::{Clock, ManualClock};
-use parky_notify::pipeline::{format_labels, Pipeline, Silence, TimedAlert};
+use parky_notify::pipeline::{format_labels, Pipeline, PipelineSnapshot, Silence, TimedAlert};
 use parky_notify::policy::strategy::SeverityStrategy;
 use parky_notify::{Message, MessageStatus, NotifyError, NotifyPolicy, Severity};
 
@@ -519,6 +519,34 @@ fn alerts_without_end_resolve_after_the_resolve_timeout() {
     assert_eq!(statuses, [MessageStatus::Firing, MessageStatus::Resolved]);
 }
 
+#[test]
+fn a_restore_keeps_the_group_timers_or_regroups_under_a_changed_route() {
+    let mut p = pipeline(SIMPLE, "");
+    p.receive(alert("HighLatency", "a", "warning", t0()), t0());
+    // Stopped at 10:00:10, before the group_wait (30 s) of the group made at 10:00:00.
+    assert!(p.tick(t0() + TimeDelta::seconds(10)).is_empty());
+    let snapshot = p.snapshot();
+    assert_eq!((snapshot.group_count(), snapshot.alert_count()), (1, 1));
+
+    // Same configuration: the group keeps its flush at 10:00:30.
+    let mut same = pipeline(SIMPLE, "").restore(snapshot.clone()).unwrap();
+    assert!(same.tick(t0() + TimeDelta::seconds(29)).is_empty());
+    let out = same.tick(t0() + TimeDelta::seconds(30));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dedup_key, r#"{}:{alertname="HighLatency"}|team"#);
+
+    // Grouped by instance now: no route has the old group key, so the alert joins the new
+    // group as if received at the snapshot's instant 10:00:10; that group's group_wait ends
+    // at 10:00:40 (the alert started 10 s before, less than group_wait ago).
+    let regrouped = SIMPLE.replace("group_by: [alertname]", "group_by: [instance]");
+    let mut other = pipeline(&regrouped, "").restore(snapshot).unwrap();
+    assert!(other.tick(t0() + TimeDelta::seconds(39)).is_empty());
+    let out = other.tick(t0() + TimeDelta::seconds(40));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dedup_key, r#"{}:{instance="a"}|team"#);
+    assert_eq!(out[0].sequence, 1);
+}
+
 mod props {
     use super::*;
     use parky_notify::policy::strategy::Delivery;
@@ -608,11 +636,18 @@ receivers:
         (at, a)
     }
 
-    fn build(strategy: &str) -> Pipeline {
+    /// The configuration of [`build`], without any state.
+    fn configured(strategy: &str) -> Pipeline {
         let mut p =
             pipeline(ROUTING, strategy).with_resolve_timeout(Duration::from_secs(30 * 86_400));
-        // i0 is silenced for the whole run; i1 is inhibited by an ever-firing Root alert.
+        // i0 is silenced for the whole run.
         p.add_silence(Silence::parse(r#"instance="i0""#, utc(2024, 6, 1, 0, 0, 0), far()).unwrap());
+        p
+    }
+
+    fn build(strategy: &str) -> Pipeline {
+        let mut p = configured(strategy);
+        // i1 is inhibited by an ever-firing Root alert.
         p.receive(
             TimedAlert::new(
                 [
@@ -631,6 +666,17 @@ receivers:
     /// Runs the events, ticking at every wakeup (or every `step` when given) up to three days
     /// after the start; returns each message with the tick that produced it.
     fn run(strategy: &str, evs: &[Event], step: Option<u64>) -> Vec<(DateTime<Utc>, Message)> {
+        run_restarting(strategy, evs, step, false)
+    }
+
+    /// [`run`]; with `restart`, the pipeline is replaced before every tick by a fresh one
+    /// restored from a JSON copy of its snapshot, as `parky notify serve` does on a restart.
+    fn run_restarting(
+        strategy: &str,
+        evs: &[Event],
+        step: Option<u64>,
+        restart: bool,
+    ) -> Vec<(DateTime<Utc>, Message)> {
         let mut p = build(strategy);
         let clock = ManualClock::new(utc(2024, 6, 7, 7, 0, 0));
         let end = start() + chrono::TimeDelta::days(3);
@@ -654,6 +700,11 @@ receivers:
                 break;
             }
             clock.set(next.max(clock.now()));
+            if restart {
+                let json = serde_json::to_string(&p.snapshot()).unwrap();
+                let snapshot: PipelineSnapshot = serde_json::from_str(&json).unwrap();
+                p = configured(strategy).restore(snapshot).unwrap();
+            }
             out.extend(p.tick_clock(&clock).into_iter().map(|m| (clock.now(), m)));
             while pending.front().is_some_and(|(t, _)| *t <= clock.now()) {
                 if let Some((_, a)) = pending.pop_front() {
@@ -676,6 +727,23 @@ receivers:
             }
         }
         b
+    }
+
+    proptest! {
+        // A JSON round trip before every tick is slow in a debug build: fewer cases.
+        #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_restart_from_a_snapshot_changes_nothing(evs in events()) {
+            // Restarting before every tick (and so between every receive) gives the same
+            // messages at the same instants as never stopping.
+            for strategy in ["", FULL] {
+                prop_assert_eq!(
+                    run(strategy, &evs, None),
+                    run_restarting(strategy, &evs, None, true)
+                );
+            }
+        }
     }
 
     proptest! {

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::error::NotifyError;
 use crate::message::Message;
+use crate::pipeline::PipelineSnapshot;
 
 /// The name used for this store in errors.
 const FILE: &str = "<memory>";
@@ -30,6 +31,7 @@ struct State {
     keys: HashMap<IdempotencyKey, i64>,
     live: BTreeMap<i64, Row>,
     dead: BTreeMap<i64, DeadRow>,
+    pipeline: Option<PipelineSnapshot>,
 }
 
 /// Times are microseconds since the epoch, as in the SQLite store.
@@ -91,40 +93,60 @@ fn is_due(row: &Row, now: i64) -> bool {
         && row.lease_until.is_none_or(|until| until <= now)
 }
 
+/// Stores `messages` (skipping known keys), due at `now`.
+fn insert(state: &mut State, messages: &[Message], now: DateTime<Utc>) -> Vec<Enqueued> {
+    let now = to_micros(now);
+    let mut answers = Vec::with_capacity(messages.len());
+    for message in messages {
+        let key = IdempotencyKey::of(message);
+        if let Some(&id) = state.keys.get(&key) {
+            answers.push(Enqueued::Duplicate(EntryId(id)));
+            continue;
+        }
+        state.last_id = state.last_id.saturating_add(1);
+        let id = state.last_id;
+        state.keys.insert(key, id);
+        state.live.insert(
+            id,
+            Row {
+                message: message.clone(),
+                attempts: 0,
+                next_attempt_at: now,
+                lease_until: None,
+                last_error: None,
+                last_delay_ns: None,
+                enqueued_at: now,
+                delivered_at: None,
+            },
+        );
+        answers.push(Enqueued::New(EntryId(id)));
+    }
+    answers
+}
+
 impl Outbox for MemoryOutbox {
     fn enqueue_batch(
         &self,
         messages: &[Message],
         now: DateTime<Utc>,
     ) -> Result<Vec<Enqueued>, NotifyError> {
-        let now = to_micros(now);
+        Ok(insert(&mut self.lock(), messages, now))
+    }
+
+    fn enqueue_with_state(
+        &self,
+        messages: &[Message],
+        pipeline: &PipelineSnapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, NotifyError> {
         let mut state = self.lock();
-        let mut answers = Vec::with_capacity(messages.len());
-        for message in messages {
-            let key = IdempotencyKey::of(message);
-            if let Some(&id) = state.keys.get(&key) {
-                answers.push(Enqueued::Duplicate(EntryId(id)));
-                continue;
-            }
-            state.last_id = state.last_id.saturating_add(1);
-            let id = state.last_id;
-            state.keys.insert(key, id);
-            state.live.insert(
-                id,
-                Row {
-                    message: message.clone(),
-                    attempts: 0,
-                    next_attempt_at: now,
-                    lease_until: None,
-                    last_error: None,
-                    last_delay_ns: None,
-                    enqueued_at: now,
-                    delivered_at: None,
-                },
-            );
-            answers.push(Enqueued::New(EntryId(id)));
-        }
+        let answers = insert(&mut state, messages, now);
+        state.pipeline = Some(pipeline.clone());
         Ok(answers)
+    }
+
+    fn load_state(&self) -> Result<Option<PipelineSnapshot>, NotifyError> {
+        Ok(self.lock().pipeline.clone())
     }
 
     fn claim_due(

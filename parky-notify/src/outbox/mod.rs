@@ -80,7 +80,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NotifyError;
 use crate::message::Message;
+use crate::pipeline::PipelineSnapshot;
 use crate::receiver::Notifier;
+use secrecy::SecretString;
 
 pub use memory::MemoryOutbox;
 #[cfg(feature = "sqlite")]
@@ -432,6 +434,78 @@ pub trait Outbox: Send + Sync {
     /// # Errors
     /// A storage error.
     fn purge_delivered(&self, before: DateTime<Utc>) -> Result<usize, NotifyError>;
+
+    /// [`Outbox::enqueue_batch`] and, in the same transaction, replace the stored pipeline
+    /// state with `state`: either both are written or neither. A [`Pipeline`] that hands
+    /// its messages to the outbox this way can always be restored to a state consistent
+    /// with the outbox's contents (see [`crate::server::Service`]).
+    ///
+    /// [`Pipeline`]: crate::pipeline::Pipeline
+    ///
+    /// # Errors
+    /// A storage error; then nothing was written.
+    fn enqueue_with_state(
+        &self,
+        messages: &[Message],
+        state: &PipelineSnapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, NotifyError>;
+
+    /// The pipeline state stored last by [`Outbox::enqueue_with_state`], if any.
+    ///
+    /// # Errors
+    /// A storage error, or a stored state that cannot be decoded or was written in a newer
+    /// format (naming the file).
+    fn load_state(&self) -> Result<Option<PipelineSnapshot>, NotifyError>;
+}
+
+/// What a receiver delivers to, as secret material (its URLs, routing keys or file paths):
+/// the identity an outbox file binds each receiver name to (see
+/// [`SqliteOutbox::bind`](crate::outbox::SqliteOutbox::bind)). Only a salted SHA-256
+/// fingerprint of it is ever stored; `Debug` shows `[REDACTED]`.
+#[derive(Clone)]
+pub struct ReceiverTarget(SecretString);
+
+impl fmt::Debug for ReceiverTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReceiverTarget([REDACTED])")
+    }
+}
+
+impl ReceiverTarget {
+    /// A target described by `parts` (e.g. the kind of each integration and its URL or key),
+    /// in order. Parts are length-prefixed, so no two different lists describe the same
+    /// target.
+    #[must_use]
+    pub fn from_parts<I, S>(parts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut text = String::new();
+        for part in parts {
+            let part = part.as_ref();
+            text.push_str(&part.len().to_string());
+            text.push(':');
+            text.push_str(part);
+            text.push(';');
+        }
+        Self(SecretString::from(text))
+    }
+
+    /// The fingerprint of this target under `salt`: the lowercase hex SHA-256 of a fixed
+    /// domain tag, the salt and the target. Without the salt (random per outbox file) it
+    /// cannot be compared against guesses made elsewhere.
+    #[must_use]
+    pub fn fingerprint(&self, salt: &[u8]) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"parky-notify receiver target v1\0");
+        hash.update(u64::try_from(salt.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hash.update(salt);
+        hash.update(secrecy::ExposeSecret::expose_secret(&self.0).as_bytes());
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// What the outbox does after a failed attempt, per `policy` (pure: no I/O, randomness passed

@@ -1,6 +1,6 @@
 //! The SQLite [`Outbox`]: durable across crashes and shareable between processes.
 //!
-//! # Schema (version 1, `PRAGMA user_version = 1`)
+//! # Schema (version 2, `PRAGMA user_version = 2`)
 //!
 //! ```sql
 //! CREATE TABLE outbox (
@@ -33,7 +33,23 @@
 //!     died_at     INTEGER NOT NULL,
 //!     UNIQUE (receiver, dedup_key, sequence)
 //! );
+//! -- version 2
+//! CREATE TABLE pipeline_state (      -- at most one row: the pipeline's state
+//!     id       INTEGER PRIMARY KEY CHECK (id = 1),
+//!     version  INTEGER NOT NULL,     -- the snapshot format (SNAPSHOT_VERSION)
+//!     state    TEXT    NOT NULL,     -- the PipelineSnapshot as JSON
+//!     saved_at INTEGER NOT NULL      -- µs
+//! );
+//! CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+//!     -- 'owner_salt': 32 random bytes (SQLite's randomblob), made once per file
+//! CREATE TABLE receiver_owners (     -- which target each receiver name is bound to
+//!     receiver    TEXT    PRIMARY KEY,
+//!     fingerprint TEXT    NOT NULL,  -- hex SHA-256 of tag, salt and target; never the target
+//!     bound_at    INTEGER NOT NULL   -- µs
+//! );
 //! ```
+//!
+//! Receiver owners: see [`SqliteOutbox::bind`].
 //!
 //! The database runs in WAL mode (readers never block the writer; a crash never tears a
 //! commit). Every operation is one transaction; those that write start with
@@ -42,6 +58,7 @@
 //! writer wait instead of failing. Schema changes are migrations keyed by `user_version`,
 //! applied on open in one transaction; a file from a newer version is refused.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -52,15 +69,18 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use super::{
     add, from_micros, from_nanos, to_micros, to_nanos, Acked, Claim, DeadLetter, Enqueued, EntryId,
     EntryState, Failed, IdempotencyKey, Lease, Next, Outbox, OutboxCounts, PendingEntry,
+    ReceiverTarget,
 };
 use crate::error::NotifyError;
 use crate::message::Message;
+use crate::pipeline::{PipelineSnapshot, SNAPSHOT_VERSION};
 
 /// The newest schema version this build writes and reads.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Migration `n` (0-based) takes the schema from version `n` to `n + 1`.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE IF NOT EXISTS outbox (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     receiver        TEXT    NOT NULL,
@@ -91,7 +111,26 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     died_at     INTEGER NOT NULL,
     UNIQUE (receiver, dedup_key, sequence)
 );
-"];
+",
+    "
+CREATE TABLE IF NOT EXISTS pipeline_state (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    version  INTEGER NOT NULL,
+    state    TEXT    NOT NULL,
+    saved_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('owner_salt', randomblob(32));
+CREATE TABLE IF NOT EXISTS receiver_owners (
+    receiver    TEXT    PRIMARY KEY,
+    fingerprint TEXT    NOT NULL,
+    bound_at    INTEGER NOT NULL
+);
+",
+];
 
 /// SQLite's `synchronous` setting: how hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -112,6 +151,8 @@ pub enum Synchronous {
 pub struct SqliteOutbox {
     file: String,
     connection: Mutex<Connection>,
+    /// After [`SqliteOutbox::bind`]: the fingerprint of each receiver's target.
+    owners: Mutex<Option<BTreeMap<String, String>>>,
 }
 
 impl SqliteOutbox {
@@ -142,6 +183,7 @@ impl SqliteOutbox {
         let outbox = Self {
             file,
             connection: Mutex::new(connection),
+            owners: Mutex::new(None),
         };
         outbox.configure(synchronous, busy_timeout, true)?;
         Ok(outbox)
@@ -158,6 +200,7 @@ impl SqliteOutbox {
         let outbox = Self {
             file,
             connection: Mutex::new(connection),
+            owners: Mutex::new(None),
         };
         outbox.configure(Synchronous::Full, Duration::from_secs(5), false)?;
         Ok(outbox)
@@ -167,6 +210,98 @@ impl SqliteOutbox {
     #[must_use]
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// Binds each receiver name of `targets` to its target in this file and makes this
+    /// handle check the binding in every later enqueue and claim.
+    ///
+    /// Entries name their receiver, and two configurations can give the same name to
+    /// different targets. [`SqliteOutbox::bind`] ties each receiver name of the file to one
+    /// target, by fingerprint ([`ReceiverTarget::fingerprint`] with the file's salt; the URL or
+    /// key itself is never stored):
+    ///
+    /// - a receiver the file does not know yet is bound to the caller's target;
+    /// - a receiver bound to the same target is fine;
+    /// - a receiver bound to another target is rebound only when the file holds nothing
+    ///   undelivered for it (no pending entry, no dead letter, and the stored pipeline state
+    ///   names it nowhere); otherwise `bind` fails with [`NotifyError::OutboxOwnerMismatch`],
+    ///   naming the file and the receiver, and changes nothing.
+    ///
+    /// A bound handle keeps checking inside every transaction, so that another process that
+    /// rebinds a receiver meanwhile cannot make it deliver foreign entries: `enqueue` refuses
+    /// messages for a receiver now bound to another target, and `claim_due` hands out only
+    /// entries of receivers bound to this handle's targets (or bound to nobody); entries of
+    /// receivers bound elsewhere, including receivers this configuration does not have, are
+    /// left pending for their owner. A handle that was never bound (`parky notify outbox
+    /// list` / `retry`, tests) sees and claims every entry, as before version 2.
+    ///
+    /// # Errors
+    /// [`NotifyError::OutboxOwnerMismatch`] naming the file and the first receiver bound to
+    /// another target while the file holds undelivered notifications for it (then nothing
+    /// was bound); a storage error or a corrupt stored pipeline state.
+    pub fn bind(
+        &self,
+        targets: &BTreeMap<String, ReceiverTarget>,
+        now: DateTime<Utc>,
+    ) -> Result<(), NotifyError> {
+        let now = to_micros(now);
+        let owners = self.write("bind receivers", |tx, ctx| {
+            let salt: Vec<u8> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'owner_salt'",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(ctx.err())?;
+            let ours: BTreeMap<String, String> = targets
+                .iter()
+                .map(|(name, target)| (name.clone(), target.fingerprint(&salt)))
+                .collect();
+            let stored = stored_owners(tx, ctx)?;
+            let in_state = load_snapshot(tx, ctx)?
+                .map(|s| s.receivers())
+                .unwrap_or_default();
+            for (receiver, fingerprint) in &ours {
+                match stored.get(receiver) {
+                    Some(theirs) if theirs == fingerprint => {}
+                    Some(_) => {
+                        let held = undelivered(tx, ctx, receiver, in_state.contains(receiver))?;
+                        if let Some(undelivered) = held {
+                            return Err(NotifyError::OutboxOwnerMismatch {
+                                file: ctx.file.to_owned(),
+                                receiver: receiver.clone(),
+                                undelivered,
+                            });
+                        }
+                        tx.execute(
+                            "UPDATE receiver_owners SET fingerprint = ?2, bound_at = ?3 \
+                             WHERE receiver = ?1",
+                            params![receiver, fingerprint, now],
+                        )
+                        .map_err(ctx.err())?;
+                    }
+                    None => {
+                        tx.execute(
+                            "INSERT INTO receiver_owners (receiver, fingerprint, bound_at) \
+                             VALUES (?1, ?2, ?3)",
+                            params![receiver, fingerprint, now],
+                        )
+                        .map_err(ctx.err())?;
+                    }
+                }
+            }
+            Ok(ours)
+        })?;
+        *self.owners.lock().unwrap_or_else(PoisonError::into_inner) = Some(owners);
+        Ok(())
+    }
+
+    /// The receivers this handle was bound to, with their fingerprints.
+    fn owners(&self) -> Option<BTreeMap<String, String>> {
+        self.owners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn configure(
@@ -406,6 +541,174 @@ fn find(
     .map_err(ctx.err())
 }
 
+/// Every receiver's bound fingerprint.
+fn stored_owners(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+) -> Result<BTreeMap<String, String>, NotifyError> {
+    let mut select = tx
+        .prepare("SELECT receiver, fingerprint FROM receiver_owners")
+        .map_err(ctx.err())?;
+    let rows = select
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(ctx.err())?;
+    rows.collect::<Result<_, _>>().map_err(ctx.err())
+}
+
+/// What the file holds undelivered for `receiver`, in words, or `None` when nothing.
+fn undelivered(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+    receiver: &str,
+    in_state: bool,
+) -> Result<Option<String>, NotifyError> {
+    let pending: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE receiver = ?1 AND delivered_at IS NULL",
+            [receiver],
+            |row| row.get(0),
+        )
+        .map_err(ctx.err())?;
+    let dead: i64 = tx
+        .query_row(
+            "SELECT COUNT(*) FROM dead_letters WHERE receiver = ?1",
+            [receiver],
+            |row| row.get(0),
+        )
+        .map_err(ctx.err())?;
+    let mut parts = Vec::new();
+    if pending > 0 {
+        parts.push(format!("{pending} pending"));
+    }
+    if dead > 0 {
+        parts.push(format!("{dead} dead"));
+    }
+    let mut text = match parts.len() {
+        0 => String::new(),
+        _ => format!("{} notifications", parts.join(" and ")),
+    };
+    if in_state {
+        if !text.is_empty() {
+            text.push_str(" and ");
+        }
+        text.push_str("alerts or notifications in the stored pipeline state");
+    }
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// The stored pipeline state, decoded.
+fn load_snapshot(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+) -> Result<Option<PipelineSnapshot>, NotifyError> {
+    let table = "pipeline_state";
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT version, state FROM pipeline_state WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(ctx.err())?;
+    let Some((version, json)) = row else {
+        return Ok(None);
+    };
+    if version != i64::from(SNAPSHOT_VERSION) {
+        return Err(ctx.corrupt(
+            table,
+            1,
+            format!(
+                "pipeline state format version {version} is not supported (this build reads \
+                 version {SNAPSHOT_VERSION})"
+            ),
+        ));
+    }
+    let snapshot: PipelineSnapshot = serde_json::from_str(&json).map_err(|error| {
+        ctx.corrupt(
+            table,
+            1,
+            format!("the pipeline state is not valid: {error}"),
+        )
+    })?;
+    Ok(Some(snapshot))
+}
+
+/// Store `messages`, skipping known keys. With `owners` (a bound handle), a message for a
+/// receiver bound to another target refuses the whole batch, and a message for one of
+/// `owners` not bound yet binds it.
+fn insert_messages(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+    messages: &[Message],
+    now: i64,
+    owners: Option<&BTreeMap<String, String>>,
+) -> Result<Vec<Enqueued>, NotifyError> {
+    if let Some(ours) = owners {
+        let stored = stored_owners(tx, ctx)?;
+        let receivers: BTreeSet<&str> = messages.iter().map(|m| m.receiver.as_str()).collect();
+        for receiver in receivers {
+            let Some(fingerprint) = ours.get(receiver) else {
+                continue;
+            };
+            match stored.get(receiver) {
+                Some(theirs) if theirs == fingerprint => {}
+                Some(_) => {
+                    let held = undelivered(tx, ctx, receiver, false)?;
+                    return Err(NotifyError::OutboxOwnerMismatch {
+                        file: ctx.file.to_owned(),
+                        receiver: receiver.to_owned(),
+                        undelivered: held.unwrap_or_else(|| {
+                            String::from("a binding made by another process since this one started")
+                        }),
+                    });
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO receiver_owners (receiver, fingerprint, bound_at) \
+                         VALUES (?1, ?2, ?3)",
+                        params![receiver, fingerprint, now],
+                    )
+                    .map_err(ctx.err())?;
+                }
+            }
+        }
+    }
+    let mut insert = tx
+        .prepare(
+            "INSERT INTO outbox (receiver, dedup_key, sequence, message, next_attempt_at, \
+             enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )
+        .map_err(ctx.err())?;
+    let mut answers = Vec::with_capacity(messages.len());
+    for message in messages {
+        let key = IdempotencyKey::of(message);
+        if let Some(id) = find(tx, ctx, "outbox", &key)? {
+            answers.push(Enqueued::Duplicate(EntryId(id)));
+            continue;
+        }
+        if let Some(id) = find(tx, ctx, "dead_letters", &key)? {
+            answers.push(Enqueued::Duplicate(EntryId(id)));
+            continue;
+        }
+        let json =
+            serde_json::to_string(message).map_err(|error| encode(ctx, "message", &error))?;
+        let (receiver, dedup_key, sequence) = key_params(&key);
+        insert
+            .execute(params![receiver, dedup_key, sequence, json, now])
+            .map_err(ctx.err())?;
+        answers.push(Enqueued::New(EntryId(tx.last_insert_rowid())));
+    }
+    Ok(answers)
+}
+
+fn encode(ctx: &Context<'_>, what: &str, error: &serde_json::Error) -> NotifyError {
+    NotifyError::OutboxStorage {
+        file: ctx.file.to_owned(),
+        operation: ctx.operation,
+        message: format!("cannot encode the {what} as JSON: {error}"),
+    }
+}
+
 impl Outbox for SqliteOutbox {
     fn enqueue_batch(
         &self,
@@ -413,38 +716,37 @@ impl Outbox for SqliteOutbox {
         now: DateTime<Utc>,
     ) -> Result<Vec<Enqueued>, NotifyError> {
         let now = to_micros(now);
+        let owners = self.owners();
         self.write("enqueue", |tx, ctx| {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO outbox (receiver, dedup_key, sequence, message, next_attempt_at, \
-                     enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                )
-                .map_err(ctx.err())?;
-            let mut answers = Vec::with_capacity(messages.len());
-            for message in messages {
-                let key = IdempotencyKey::of(message);
-                if let Some(id) = find(tx, ctx, "outbox", &key)? {
-                    answers.push(Enqueued::Duplicate(EntryId(id)));
-                    continue;
-                }
-                if let Some(id) = find(tx, ctx, "dead_letters", &key)? {
-                    answers.push(Enqueued::Duplicate(EntryId(id)));
-                    continue;
-                }
-                let json =
-                    serde_json::to_string(message).map_err(|error| NotifyError::OutboxStorage {
-                        file: ctx.file.to_owned(),
-                        operation: ctx.operation,
-                        message: format!("cannot encode the message as JSON: {error}"),
-                    })?;
-                let (receiver, dedup_key, sequence) = key_params(&key);
-                insert
-                    .execute(params![receiver, dedup_key, sequence, json, now])
-                    .map_err(ctx.err())?;
-                answers.push(Enqueued::New(EntryId(tx.last_insert_rowid())));
-            }
+            insert_messages(tx, ctx, messages, now, owners.as_ref())
+        })
+    }
+
+    fn enqueue_with_state(
+        &self,
+        messages: &[Message],
+        state: &PipelineSnapshot,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, NotifyError> {
+        let now = to_micros(now);
+        let owners = self.owners();
+        self.write("enqueue and save the pipeline state", |tx, ctx| {
+            let answers = insert_messages(tx, ctx, messages, now, owners.as_ref())?;
+            let json = serde_json::to_string(state)
+                .map_err(|error| encode(ctx, "pipeline state", &error))?;
+            tx.execute(
+                "INSERT INTO pipeline_state (id, version, state, saved_at) VALUES (1, ?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, \
+                 state = excluded.state, saved_at = excluded.saved_at",
+                params![state.version(), json, now],
+            )
+            .map_err(ctx.err())?;
             Ok(answers)
         })
+    }
+
+    fn load_state(&self) -> Result<Option<PipelineSnapshot>, NotifyError> {
+        self.read("load the pipeline state", load_snapshot)
     }
 
     fn claim_due(
@@ -455,20 +757,36 @@ impl Outbox for SqliteOutbox {
     ) -> Result<Vec<Claim>, NotifyError> {
         let until = to_micros(add(now, lease));
         let now = to_micros(now);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let owners = self.owners();
         self.write("claim due entries", |tx, ctx| {
+            // A bound handle leaves alone the entries of receivers bound to other targets.
+            let foreign: BTreeSet<String> = match &owners {
+                None => BTreeSet::new(),
+                Some(ours) => stored_owners(tx, ctx)?
+                    .into_iter()
+                    .filter(|(receiver, theirs)| ours.get(receiver) != Some(theirs))
+                    .map(|(receiver, _)| receiver)
+                    .collect(),
+            };
             let mut select = tx
                 .prepare(
-                    "SELECT id, attempts, message, last_error, last_delay_ns FROM outbox \
+                    "SELECT id, attempts, message, last_error, last_delay_ns, receiver FROM outbox \
                      WHERE delivered_at IS NULL AND next_attempt_at <= ?1 \
                      AND (lease_until IS NULL OR lease_until <= ?1) \
-                     ORDER BY next_attempt_at, id LIMIT ?2",
+                     ORDER BY next_attempt_at, id",
                 )
                 .map_err(ctx.err())?;
-            let mut rows = select.query(params![now, limit]).map_err(ctx.err())?;
+            let mut rows = select.query(params![now]).map_err(ctx.err())?;
             let mut claims = Vec::new();
             while let Some(row) = rows.next().map_err(ctx.err())? {
+                if claims.len() >= limit {
+                    break;
+                }
                 let id: i64 = row.get(0).map_err(ctx.err())?;
+                let receiver: String = ctx.column(row, "outbox", id, 5)?;
+                if foreign.contains(&receiver) {
+                    continue;
+                }
                 let attempts: i64 = ctx.column(row, "outbox", id, 1)?;
                 let attempt = ctx.attempts("outbox", id, attempts)?.saturating_add(1);
                 let json: String = ctx.column(row, "outbox", id, 2)?;

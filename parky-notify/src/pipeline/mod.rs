@@ -11,6 +11,12 @@
 //! tick comes later; so the result does not depend on how often you tick, only on the instants
 //! of `receive` calls. Messages keep their order per `dedup_key`.
 //!
+//! [`Pipeline::snapshot`] gives the whole state as plain serde data ([`PipelineSnapshot`]),
+//! and [`Pipeline::restore`] puts it back into a pipeline of the same (or a changed)
+//! configuration; the restored pipeline behaves exactly as the original would have. The
+//! [`Service`](crate::server::Service) of `parky notify serve` stores it in the outbox file
+//! with every change, so a restart loses nothing.
+//!
 //! # Stages
 //!
 //! 1. **Alerts** ([`TimedAlert`]): an alert is resolved from `ends_at` on; one without
@@ -76,6 +82,7 @@
 
 mod alert;
 mod silence;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -86,6 +93,7 @@ use serde_yaml_ng::Value;
 
 pub use self::alert::{format_labels, TimedAlert};
 pub use self::silence::Silence;
+pub use self::snapshot::{PipelineSnapshot, SNAPSHOT_VERSION};
 
 use crate::error::NotifyError;
 use crate::message::{Field, Message, MessageStatus};
@@ -121,6 +129,8 @@ pub struct Pipeline {
     digests: BTreeMap<(Severity, String), DigestBucket>,
     queues: BTreeMap<String, RateQueue>,
     outgoing: Vec<Message>,
+    /// Counts the changes of state (see [`Pipeline::revision`]).
+    revision: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +216,7 @@ impl Pipeline {
             digests: BTreeMap::new(),
             queues: BTreeMap::new(),
             outgoing: Vec::new(),
+            revision: 0,
         })
     }
 
@@ -287,15 +298,32 @@ impl Pipeline {
                 base,
             },
         };
-        let labels = tracked.alert.labels.clone();
-        for route in self.policy.route(&labels) {
-            let key = route.group_key(&labels);
+        self.join_groups(&tracked, now, false);
+        self.store.insert(tracked.alert.labels.clone(), tracked);
+        self.revision = self.revision.wrapping_add(1);
+    }
+
+    /// Puts `tracked` into its aggregation group on every route it matches (creating the
+    /// groups it starts). With `rejoin`, groups that already hold the alert are left as
+    /// they are.
+    fn join_groups(&mut self, tracked: &Tracked, now: DateTime<Utc>, rejoin: bool) {
+        let labels = &tracked.alert.labels;
+        for route in self.policy.route(labels) {
+            let key = route.group_key(labels);
+            if rejoin
+                && self
+                    .groups
+                    .get(&(route.path.clone(), key.clone()))
+                    .is_some_and(|g| g.alerts.contains_key(labels))
+            {
+                continue;
+            }
             let group_wait = route.timing.group_wait;
             let group = self
                 .groups
                 .entry((route.path.clone(), key.clone()))
                 .or_insert_with(|| Group {
-                    labels: route.group_labels(&labels),
+                    labels: route.group_labels(labels),
                     key,
                     next_flush: Some(add(now, group_wait)),
                     has_flushed: false,
@@ -308,13 +336,24 @@ impl Pipeline {
             }
             group.alerts.insert(labels.clone(), tracked.clone());
         }
-        self.store.insert(labels, tracked);
     }
 
     /// Processes everything due by `now` and returns the messages that became due, in order.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
         self.advance_to(now);
+        if !self.outgoing.is_empty() {
+            self.revision = self.revision.wrapping_add(1);
+        }
         std::mem::take(&mut self.outgoing)
+    }
+
+    /// A counter that changes whenever the state changes (an alert received, an event
+    /// processed, messages taken by [`tick`](Self::tick)), and only then: a pipeline whose
+    /// revision did not change since its last [`snapshot`](Self::snapshot) would give an
+    /// equal snapshot, apart from the instant it was taken. Wraps around; compare for
+    /// equality only.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// [`tick`](Self::tick) at the clock's current time.
@@ -426,6 +465,7 @@ impl Pipeline {
 
     fn process(&mut self, t: DateTime<Utc>) {
         self.now = Some(t);
+        self.revision = self.revision.wrapping_add(1);
         let ids: Vec<(String, String)> = self.groups.keys().cloned().collect();
         for id in ids {
             let Some(g) = self.groups.get(&id) else {

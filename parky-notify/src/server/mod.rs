@@ -6,11 +6,13 @@
 //! |---|---|---|
 //! | `POST /api/v1/alertmanager` | an Alertmanager webhook payload, version `"4"` ([`payload::parse_alertmanager_webhook`]) | `200 {"status":"success","alerts":N}` |
 //! | `POST /api/v1/alerts` | one alert or an array: Alertmanager API v2 `postableAlert`s plus `source` ([`payload::parse_generic_alerts`]) | `200 {"status":"success","alerts":N}` |
-//! | `GET /healthz` | — | `200 {"status":"ok","outbox":{"pending":…,"in_flight":…,"delivered":…,"dead":…}}`, or `503` with `"status":"error"` when the outbox cannot be read |
+//! | `GET /healthz` | — | `200 {"status":"ok","outbox":{"pending":…,"in_flight":…,"delivered":…,"dead":…},"pipeline":{"groups":…,"pending_messages":…}}`, or `503` with `"status":"error"` when the outbox cannot be read |
 //!
 //! A body that does not parse or does not have the documented shape, or a webhook payload of
 //! another version, gets `400 {"status":"error","field":"alerts[0].startsAt","error":"alerts[0].startsAt: …"}`;
-//! a body over [`MAX_BODY_BYTES`] gets `413` with the same shape (`"field":"$"`). The
+//! a body over [`MAX_BODY_BYTES`] gets `413` with the same shape (`"field":"$"`). Alerts that
+//! were parsed but whose pipeline state could not be stored in the outbox get `503` with the
+//! same shape (`"field":"$"`): the sender should send them again. The
 //! `Content-Type` is not checked (Alertmanager sends `application/json`).
 //!
 //! Point Alertmanager at the first endpoint with a webhook receiver, keeping its default
@@ -152,6 +154,7 @@ async fn alerts(
 }
 
 async fn health(State(service): State<Arc<Service>>) -> Response {
+    let (groups, pending_messages) = service.pipeline_counts();
     match service.outbox().counts(service.clock().now()) {
         Ok(c) => (
             StatusCode::OK,
@@ -162,6 +165,10 @@ async fn health(State(service): State<Arc<Service>>) -> Response {
                     "in_flight": c.in_flight,
                     "delivered": c.delivered,
                     "dead": c.dead,
+                },
+                "pipeline": {
+                    "groups": groups,
+                    "pending_messages": pending_messages,
                 },
             })),
         )
@@ -174,12 +181,18 @@ async fn health(State(service): State<Arc<Service>>) -> Response {
     }
 }
 
-fn accepted(count: usize) -> Response {
-    (
-        StatusCode::OK,
-        Json(json!({"status": "success", "alerts": count})),
-    )
-        .into_response()
+fn accepted(stored: Result<usize, NotifyError>) -> Response {
+    match stored {
+        Ok(count) => (
+            StatusCode::OK,
+            Json(json!({"status": "success", "alerts": count})),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "alerts received but not stored");
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "$", &e.to_string())
+        }
+    }
 }
 
 fn bad_request(error: &NotifyError) -> Response {

@@ -37,20 +37,35 @@ pub struct RunReport {
 /// Alerts in, notifications out: a [`Pipeline`], an [`Outbox`], the [`Notifier`]s by receiver
 /// name and a [`Clock`].
 ///
-/// - [`Service::ingest`] feeds alerts to the pipeline (and wakes the [`Service::run`] loop);
+/// - [`Service::ingest`] feeds alerts to the pipeline, stores the pipeline's new state in the
+///   outbox (see below) and wakes the [`Service::run`] loop;
 /// - [`Service::run_once`] ticks the pipeline, writes the messages it produced to the outbox
-///   (before any delivery: a crash after the tick loses at most the in-memory pipeline
-///   state, never a message already written), then delivers what is due with
+///   together with the pipeline's new state, then delivers what is due with
 ///   [`deliver_due`];
 /// - [`Service::run`] repeats `run_once` at [`Pipeline::next_wakeup`], at most every poll
 ///   interval apart, and as soon as alerts arrive, until its shutdown future resolves.
 ///
-/// If the outbox refuses a write, the messages are kept in memory and written by the next
-/// `run_once`, ahead of newer ones. The pipeline lock is never held across an `await`.
+/// # Nothing is lost on a restart
+///
+/// Every change of the pipeline's state is written with [`Outbox::enqueue_with_state`]: the
+/// messages the pipeline released and the [`PipelineSnapshot`](crate::pipeline::PipelineSnapshot)
+/// that follows them, in one transaction. [`Service::resume`] starts from the state stored
+/// last. So whatever instant the process stops at, the file holds a state and an outbox that
+/// match: alerts waiting for `group_wait` or `group_interval`, messages held for quiet
+/// hours, digests being collected and rate-limited messages come back, and every message
+/// the restored pipeline releases again is one the outbox does not have yet. (Should a
+/// message be released twice anyway, the outbox keeps one entry per receiver, `dedup_key`
+/// and `sequence`.) An alert is acknowledged to its sender (HTTP 200) only after the state
+/// holding it was committed.
+///
+/// State is written only when it changed ([`Pipeline::revision`]), so an idle service does
+/// not write. If the outbox refuses a write, the messages are kept in memory and written by
+/// the next successful write, ahead of newer ones, with the state of then. The pipeline
+/// lock is never held across an `await`.
 pub struct Service {
     pipeline: Mutex<Pipeline>,
-    /// Messages taken from the pipeline that the outbox has not stored yet.
-    unwritten: Mutex<Vec<Message>>,
+    /// Serialises writes to the outbox; holds what the last writes could not store.
+    writer: Mutex<Writer>,
     outbox: Arc<dyn Outbox>,
     notifiers: BTreeMap<String, Arc<dyn Notifier>>,
     clock: Arc<dyn Clock>,
@@ -60,6 +75,15 @@ pub struct Service {
     wake: tokio::sync::Notify,
     poll_interval: Duration,
     alertmanager_ttl: Duration,
+}
+
+/// What [`Service`] has not written yet.
+#[derive(Debug, Default)]
+struct Writer {
+    /// Messages taken from the pipeline that the outbox has not stored yet.
+    unwritten: Vec<Message>,
+    /// The pipeline revision of the state stored last, if any.
+    saved: Option<u64>,
 }
 
 impl std::fmt::Debug for Service {
@@ -79,6 +103,10 @@ impl Service {
     /// with `delivery`'s retry policy; times are read from `clock`. Poll interval
     /// [`DEFAULT_POLL_INTERVAL`], Alertmanager TTL [`DEFAULT_ALERTMANAGER_TTL`], backoff
     /// jitter seeded from the clock (see [`Service::with_rng_seed`]).
+    ///
+    /// The service starts from `pipeline` as it is: its first write replaces any pipeline
+    /// state stored in the outbox. To continue from the stored state, use
+    /// [`Service::resume`].
     #[must_use]
     pub fn new(
         pipeline: Pipeline,
@@ -90,7 +118,7 @@ impl Service {
         let seed = u64::from_ne_bytes(clock.now().timestamp_micros().to_ne_bytes());
         Self {
             pipeline: Mutex::new(pipeline),
-            unwritten: Mutex::new(Vec::new()),
+            writer: Mutex::new(Writer::default()),
             outbox,
             notifiers,
             clock,
@@ -100,6 +128,38 @@ impl Service {
             poll_interval: DEFAULT_POLL_INTERVAL,
             alertmanager_ttl: DEFAULT_ALERTMANAGER_TTL,
         }
+    }
+
+    /// A service that continues from the pipeline state stored in `outbox`: `pipeline`
+    /// (its routing policy, strategy, `resolve_timeout` and silences) restored with
+    /// [`Pipeline::restore`], or as it is when the outbox holds no state. Nothing is sent
+    /// before the first [`Service::run_once`], which ticks the restored pipeline to the
+    /// clock's time. Otherwise as [`Service::new`].
+    ///
+    /// # Errors
+    /// The outbox's error reading the state (naming the file), or
+    /// [`NotifyError::PipelineStateVersion`].
+    pub fn resume(
+        pipeline: Pipeline,
+        outbox: Arc<dyn Outbox>,
+        notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+        clock: Arc<dyn Clock>,
+        delivery: DeliveryPolicy,
+    ) -> Result<Self, NotifyError> {
+        let Some(state) = outbox.load_state()? else {
+            return Ok(Self::new(pipeline, outbox, notifiers, clock, delivery));
+        };
+        tracing::info!(
+            alerts = state.alert_count(),
+            groups = state.group_count(),
+            pending_messages = state.pending_messages(),
+            "pipeline state restored"
+        );
+        let pipeline = pipeline.restore(state)?;
+        let saved = pipeline.revision();
+        let service = Self::new(pipeline, outbox, notifiers, clock, delivery);
+        service.writer().saved = Some(saved);
+        Ok(service)
     }
 
     /// The longest the [`Service::run`] loop sleeps between two runs (at least 1 ms).
@@ -155,31 +215,71 @@ impl Service {
         self.pipeline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn unwritten(&self) -> MutexGuard<'_, Vec<Message>> {
-        // A poisoned lock still holds a valid Vec.
-        self.unwritten
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // A poisoned lock still holds a valid Vec and revision.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Feeds `alerts` received at `now` to the pipeline and wakes the [`Service::run`] loop.
-    /// Returns how many alerts were taken.
-    pub fn ingest<I>(&self, alerts: I, now: DateTime<Utc>) -> usize
+    /// Writes the unwritten messages and the pipeline's state (taken under `pipeline`, which
+    /// is released before the write) in one transaction, unless nothing changed since the
+    /// last write. Returns (new entries, duplicates).
+    fn persist(
+        &self,
+        writer: &mut Writer,
+        pipeline: MutexGuard<'_, Pipeline>,
+        now: DateTime<Utc>,
+    ) -> Result<(usize, usize), NotifyError> {
+        let revision = pipeline.revision();
+        if writer.unwritten.is_empty() && writer.saved == Some(revision) {
+            return Ok((0, 0));
+        }
+        let state = pipeline.snapshot();
+        drop(pipeline);
+        let answers = self
+            .outbox
+            .enqueue_with_state(&writer.unwritten, &state, now)?;
+        writer.unwritten.clear();
+        writer.saved = Some(revision);
+        let enqueued = answers
+            .iter()
+            .filter(|a| matches!(a, Enqueued::New(_)))
+            .count();
+        Ok((enqueued, answers.len() - enqueued))
+    }
+
+    /// Feeds `alerts` received at `now` to the pipeline, stores the pipeline's state in the
+    /// outbox, and wakes the [`Service::run`] loop. Returns how many alerts were taken.
+    ///
+    /// # Errors
+    /// The outbox's storage error: the alerts are in the pipeline, but not stored yet (the
+    /// next successful write stores them); tell the sender to send them again.
+    pub fn ingest<I>(&self, alerts: I, now: DateTime<Utc>) -> Result<usize, NotifyError>
     where
         I: IntoIterator<Item = TimedAlert>,
     {
+        // Lock order: the writer, then the pipeline (as in `flush`).
+        let mut writer = self.writer();
+        let mut pipeline = self.pipeline();
         let mut count = 0;
-        {
-            let mut pipeline = self.pipeline();
-            for alert in alerts {
-                pipeline.receive(alert, now);
-                count += 1;
-            }
+        for alert in alerts {
+            pipeline.receive(alert, now);
+            count += 1;
         }
-        if count > 0 {
-            self.wake.notify_one();
+        if count == 0 {
+            return Ok(0);
         }
-        count
+        let stored = self.persist(&mut writer, pipeline, now);
+        drop(writer);
+        self.wake.notify_one();
+        stored.map(|_| count)
+    }
+
+    /// What the pipeline holds: aggregation groups alive, and messages not yet due (held for
+    /// quiet hours, collected for a digest, rate-limited).
+    #[must_use]
+    pub fn pipeline_counts(&self) -> (usize, usize) {
+        let pipeline = self.pipeline();
+        (pipeline.group_count(), pipeline.pending_messages())
     }
 
     /// When the pipeline next has something due (see [`Pipeline::next_wakeup`]).
@@ -188,27 +288,20 @@ impl Service {
         self.pipeline().next_wakeup()
     }
 
-    /// Ticks the pipeline at `now` and writes every message due to the outbox; no delivery.
-    /// Messages the outbox refuses are kept for the next call.
+    /// Ticks the pipeline at `now` and writes every message due to the outbox, with the
+    /// pipeline's new state in the same transaction; no delivery. Messages the outbox
+    /// refuses are kept for the next call. Returns (new entries, duplicates).
     ///
     /// # Errors
     /// The outbox's storage error.
     pub fn flush(&self, now: DateTime<Utc>) -> Result<(usize, usize), NotifyError> {
-        // Lock order: `unwritten`, then the pipeline; holding the first across the tick keeps
-        // concurrent flushes from writing messages out of their creation order.
-        let mut unwritten = self.unwritten();
-        let fresh = self.pipeline().tick(now);
-        unwritten.extend(fresh);
-        if unwritten.is_empty() {
-            return Ok((0, 0));
-        }
-        let answers = self.outbox.enqueue_batch(&unwritten, now)?;
-        unwritten.clear();
-        let enqueued = answers
-            .iter()
-            .filter(|a| matches!(a, Enqueued::New(_)))
-            .count();
-        Ok((enqueued, answers.len() - enqueued))
+        // Lock order: the writer, then the pipeline; holding the first across the tick and
+        // the write keeps concurrent writes in the order their states were taken.
+        let mut writer = self.writer();
+        let mut pipeline = self.pipeline();
+        let fresh = pipeline.tick(now);
+        writer.unwritten.extend(fresh);
+        self.persist(&mut writer, pipeline, now)
     }
 
     /// One round: [`Service::flush`] at `now`, then [`deliver_due`] (which reads the
