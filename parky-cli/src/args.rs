@@ -5,9 +5,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Parky Ops: SLOs, error budgets and burn-rate alerts from the data you already have.
+/// Parky Ops: SLO reports and burn-rate alerts, severity-routed notifications, canary
+/// deploys and rollbacks, DORA metrics, and the end-to-end ops demo.
+// `about` is the package description (parky-cli/Cargo.toml). `--version` is on `parky`
+// only, not propagated to the subcommands, where it would print the version and exit 0 in
+// place of the command (`deploy rollback --version v1` for `--to v1`).
 #[derive(Debug, Parser)]
-#[command(name = "parky", version, about, propagate_version = true)]
+#[command(name = "parky", version, about)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -31,6 +35,10 @@ pub(crate) enum Command {
     /// status; on Cloudflare or the embedded simulator.
     #[command(subcommand)]
     Canary(CanaryCommand),
+    /// DORA's four keys from a git history, GitHub or a history file, classified against
+    /// the State of DevOps clusters, with the weekly trend.
+    #[command(subcommand)]
+    Dora(crate::dora::DoraCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,7 +51,8 @@ pub(crate) enum DeployCommand {
     /// smoke-test it, and on the first failure roll back what was deployed, in reverse order.
     Run(DeployRunArgs),
     /// Roll back a Worker (wrangler's rule: the newest earlier deployment that ran one
-    /// version at 100 %, or --version), or one service of a plan (its rollback command).
+    /// version at 100 %, or the version given with --to), or one service of a plan (its
+    /// rollback command).
     Rollback(DeployRollbackArgs),
     /// The auto-rollback decisions (shadow ledger) kept in the canary controller's state file.
     #[command(subcommand)]
@@ -106,7 +115,8 @@ pub(crate) struct DeployRollbackArgs {
     /// The plan's service to roll back.
     #[arg(long, requires = "plan")]
     pub(crate) service: Option<String>,
-    /// Print the rollback command; run nothing (with --plan).
+    /// Print the rollback command (shell-quoted) and its directory; run nothing (with
+    /// --plan).
     #[arg(long, requires = "plan")]
     pub(crate) dry_run: bool,
 }
@@ -148,6 +158,9 @@ pub(crate) struct AutorollbackMarkArgs {
     /// Why the decision was wrong, e.g. "cold start after deploy".
     #[arg(long, default_value = "")]
     pub(crate) note: String,
+    /// Mark at this time (RFC 3339) instead of the system clock, to replay a timeline.
+    #[arg(long, value_parser = parse_time)]
+    pub(crate) now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Subcommand)]

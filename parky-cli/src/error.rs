@@ -63,6 +63,10 @@ pub(crate) enum CliError {
     /// The deploy library refused the input or the platform refused a call.
     #[error(transparent)]
     Deploy(Box<parky_deploy::DeployError>),
+    /// The DORA library refused the input, or a source (git, GitHub) failed (boxed: the
+    /// error is large).
+    #[error(transparent)]
+    Dora(Box<parky_dora::DoraError>),
     /// A retry or backoff setting was refused.
     #[error(transparent)]
     Core(#[from] parky_core::CoreError),

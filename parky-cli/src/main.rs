@@ -7,6 +7,7 @@
 mod args;
 mod demo;
 mod deploy;
+mod dora;
 mod error;
 mod notify;
 mod render;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             notify::sentry_sync(&a, &mut out)
         }
         args::Command::Demo(demo) => demo::run(&demo, &mut out),
+        args::Command::Dora(dora::DoraCommand::Report(a)) => dora::report(&a, &mut out),
         args::Command::Deploy(args::DeployCommand::Plan(a)) => deploy::plan(&a, &mut out),
         args::Command::Deploy(args::DeployCommand::Run(a)) => deploy::run(&a, &mut out),
         args::Command::Deploy(args::DeployCommand::Rollback(a)) => deploy::rollback(&a, &mut out),

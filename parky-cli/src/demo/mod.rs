@@ -5,6 +5,7 @@
 //! burn-rate evaluator, which pages on the first and opens a ticket for the second.
 
 mod canary;
+mod dora;
 mod notify;
 mod traffic;
 
@@ -12,7 +13,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use parky_slo::evaluator::{AlertTransition, SloEvaluator, SloStatus};
+use parky_slo::evaluator::{AlertPhase, AlertTransition, SloEvaluator, SloStatus};
 use parky_slo::objective::{duration_label, Objective, THIRTY_DAYS};
 use parky_slo::policy::alert::AlertPolicy;
 use serde::Serialize;
@@ -86,6 +87,8 @@ pub(crate) struct Demo {
     pub(crate) notify: notify::NotifyStage,
     /// Stage 3: a canary rolled back on its error burn rate.
     pub(crate) canary: canary::CanaryStage,
+    /// Stage 4: the month's deployments and the rollback in the four DORA keys.
+    pub(crate) dora: dora::DoraStage,
 }
 
 fn minute_time(scenario: &Scenario, minute: i64) -> DateTime<Utc> {
@@ -119,6 +122,19 @@ pub(crate) fn slo_stage(scenario: &Scenario, seed: u64) -> Result<SloStage, CliE
     })
 }
 
+/// The first page of the timeline: when it fired and, if it did, when it resolved.
+fn first_page(timeline: &[AlertTransition]) -> Option<(DateTime<Utc>, Option<DateTime<Utc>>)> {
+    let page = |t: &&AlertTransition, phase: AlertPhase| {
+        t.severity == parky_slo::policy::alert::Severity::Page && t.state == phase
+    };
+    let fired = timeline.iter().find(|t| page(t, AlertPhase::Firing))?;
+    let resolved = timeline
+        .iter()
+        .find(|t| t.at_ms >= fired.at_ms && page(t, AlertPhase::Resolved))
+        .and_then(|t| DateTime::from_timestamp_millis(t.at_ms));
+    Some((DateTime::from_timestamp_millis(fired.at_ms)?, resolved))
+}
+
 /// Runs every stage; the file receivers write into `out_dir`.
 pub(crate) fn build(seed: u64, out_dir: &std::path::Path) -> Result<Demo, CliError> {
     let scenario = scenario();
@@ -127,11 +143,13 @@ pub(crate) fn build(seed: u64, out_dir: &std::path::Path) -> Result<Demo, CliErr
     let notify = notify::notify_stage(&slo.timeline, end, out_dir)?;
     // The next deploy, the Wednesday morning after the simulated month.
     let canary = canary::canary_stage(end + chrono::Duration::hours(9), seed)?;
+    let dora = dora::dora_stage(first_page(&slo.timeline), &canary, seed, out_dir)?;
     Ok(Demo {
         seed,
         slo,
         notify,
         canary,
+        dora,
     })
 }
 
@@ -262,5 +280,23 @@ fn text(demo: &Demo) -> String {
     }
     out.push_str(&table.text("     "));
     out.push_str(&format!("   outcome   {}\n", c.outcome));
+
+    let d = &demo.dora;
+    out.push_str(&format!(
+        "\n4. DORA four keys of {} releases, the canary and the page ({} deployments, {} \
+         changes, {} incidents -> {})\n",
+        "shop-api",
+        d.history.deployments.len(),
+        d.history.changes.len(),
+        d.history.incidents.len(),
+        d.history_file.display()
+    ));
+    for line in d.report.to_text().lines().skip(1) {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("   {line}\n"));
+        }
+    }
     out
 }
