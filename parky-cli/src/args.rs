@@ -184,8 +184,9 @@ pub(crate) enum CanaryCommand {
     Pause(CanaryCommandArgs),
     /// Resume a paused canary; the progress deadline restarts now.
     Resume(CanaryCommandArgs),
-    /// Abort the canary: all traffic back to the stable version now (enforced even in
-    /// shadow mode).
+    /// Abort the canary: all traffic back to the stable version now, and the canary
+    /// recorded as aborted in the same command, no tick needed (enforced even in shadow
+    /// mode).
     Abort(CanaryCommandArgs),
 }
 

@@ -10,11 +10,12 @@ use parky_core::{Clock, SecretString, SystemClock};
 use parky_deploy::controller::{
     CanaryController, CanaryMetrics, ControllerSettings, MarkOutcome, Recovery, Report,
     SimulatedMetrics, SkipReason, StateFile, TickOutcome, WorkersAnalytics, DEFAULT_INTERVAL,
+    JOURNAL_DEPLOYMENT_CREATED,
 };
 use parky_deploy::model::{TrafficSplit, VersionId};
 use parky_deploy::plan::{
-    check_secrets, CommandDeployer, DeployPlan, Deployer, EnvSecrets, Executor, HttpProber,
-    TokioSleeper,
+    check_secrets, shell_join, shell_quote, CommandDeployer, DeployPlan, Deployer, EnvSecrets,
+    Executor, HttpProber, TokioSleeper,
 };
 use parky_deploy::policy::canary::{Action, CanaryPlan, CanaryState, Command};
 use parky_deploy::policy::judge::SloJudge;
@@ -48,6 +49,7 @@ const SIMULATED_REQUESTS: u64 = 200_000;
 pub(crate) fn plan(args: &DeployPlanArgs, out: &mut impl Write) -> Result<(), CliError> {
     let plan = read_plan(&args.plan)?;
     writeln!(out, "{}", plan.dry_run())?;
+    workdir_line(&args.plan, out)?;
     secrets_lines(&plan, out)
 }
 
@@ -70,14 +72,21 @@ fn open_read_only(path: &Path) -> Result<StateFile, CliError> {
 
 /// A simulator for `script` serving `split`, with `stable` and `canary` uploaded: healthy,
 /// or the canary failing 5 % of its requests when `bad`.
+///
+/// The simulator is rebuilt on every run, so its deployment id counter continues from
+/// `created`, the deployments the state file records: the deployment that sets up `split`
+/// takes number `created + 1` (the id of the last recorded deployment, which serves that
+/// split; 1 for a new file) and the run's own deployments the numbers after it, so ids are
+/// distinct across the runs of one state file and the same for the same history.
 fn simulator(
     script: &str,
     stable: &VersionId,
     canary: Option<&VersionId>,
     bad: bool,
     split: &TrafficSplit,
+    created: u64,
 ) -> Result<WorkersSimulator, CliError> {
-    let simulator = WorkersSimulator::new();
+    let simulator = WorkersSimulator::new().with_deployments_created(created);
     let p99 = Duration::from_millis(120);
     simulator.upload_version(script, stable.clone(), VersionBehaviour::healthy(p99));
     if let Some(canary) = canary {
@@ -130,11 +139,26 @@ fn cloudflare(args: &PlatformArgs, account_id: &str) -> Result<Platform, CliErro
     })
 }
 
-/// What a simulated platform needs from the state file: the versions and the split.
+/// What a simulated platform needs from the state file: the versions, the split and the
+/// number of deployments recorded so far.
 struct Simulated {
     stable: VersionId,
     canary: Option<VersionId>,
     split: TrafficSplit,
+    deployments: u64,
+}
+
+/// The deployments the controller journaled in the state file (none for a new file).
+fn recorded_deployments(path: &Path) -> Result<u64, CliError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let journal = StateFile::open(path)?.journal()?;
+    let count = journal
+        .iter()
+        .filter(|entry| entry.kind == JOURNAL_DEPLOYMENT_CREATED)
+        .count();
+    Ok(u64::try_from(count).unwrap_or(u64::MAX))
 }
 
 /// The simulated Worker as the state file leaves it: its versions, and the split of a
@@ -144,10 +168,12 @@ fn simulated_from_state(path: &Path) -> Result<Option<Simulated>, CliError> {
         return Ok(None);
     }
     let status = StateFile::open(path)?.status()?;
+    let deployments = recorded_deployments(path)?;
     Ok(status.state.map(|state: CanaryState| Simulated {
         stable: state.stable().clone(),
         canary: Some(state.canary().clone()),
         split: status.pending.unwrap_or_else(|| state.traffic()),
+        deployments,
     }))
 }
 
@@ -167,6 +193,7 @@ fn simulated_platform(
         sim.canary.as_ref(),
         args.bad,
         &sim.split,
+        sim.deployments,
     )?;
     let metrics = SimulatedMetrics::new(simulator.clone(), SIMULATED_REQUESTS, seed);
     Ok(Platform {
@@ -224,8 +251,9 @@ pub(crate) fn autorollback_report(
         return Ok(());
     }
     writeln!(out, "auto-rollback ledger as of {}", render::time(now))?;
+    let none = format!("no decisions recorded in {}", args.state.display());
     if report.environments.is_empty() {
-        writeln!(out, "no decisions recorded")?;
+        writeln!(out, "{none}")?;
         return Ok(());
     }
     let mut envs = Table::new(&[
@@ -255,6 +283,10 @@ pub(crate) fn autorollback_report(
     }
     out.write_all(envs.text("").as_bytes())?;
     writeln!(out)?;
+    if made.is_empty() {
+        writeln!(out, "{none}")?;
+        return Ok(());
+    }
     let mut decisions = Table::new(&[
         "id",
         "at",
@@ -304,7 +336,7 @@ pub(crate) fn autorollback_mark(
         metrics: Arc::new(SimulatedMetrics::new(simulator, SIMULATED_REQUESTS, 0)),
     };
     let controller = open_controller(&args.state, &platform, SIMULATED_ENVIRONMENT)?;
-    let now = SystemClock.now();
+    let now = args.now.unwrap_or_else(|| SystemClock.now());
     let outcome = crate::runtime()?.block_on(controller.mark_false_positive(
         now,
         DecisionId(args.id),
@@ -484,6 +516,7 @@ pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result
                     stable: VersionId::from("v1"),
                     canary: Some(VersionId::from("v2")),
                     split: TrafficSplit::all_on(VersionId::from("v1")),
+                    deployments: recorded_deployments(&args.state)?,
                 };
                 let mode = if args.shadow {
                     EnforcementMode::Shadow
@@ -584,6 +617,7 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
                         stable: previous.split.stable.clone(),
                         canary: Some(canary.clone()),
                         split: previous.split,
+                        deployments: previous.deployments,
                     }
                 }
                 None => {
@@ -592,6 +626,7 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
                         split: TrafficSplit::all_on(stable.clone()),
                         stable,
                         canary: Some(canary.clone()),
+                        deployments: recorded_deployments(&args.state)?,
                     }
                 }
             };
@@ -696,6 +731,7 @@ pub(crate) fn run(args: &DeployRunArgs, out: &mut impl Write) -> Result<(), CliE
     let plan = read_plan(&args.plan)?;
     if args.dry_run {
         writeln!(out, "{}", plan.dry_run())?;
+        workdir_line(&args.plan, out)?;
         secrets_lines(&plan, out)?;
         writeln!(out, "dry run: nothing was run")?;
         return Ok(());
@@ -730,21 +766,20 @@ pub(crate) fn rollback(args: &DeployRollbackArgs, out: &mut impl Write) -> Resul
                 ),
             });
         };
-        let dir = plan_dir(path).join(step.workdir.as_deref().unwrap_or(""));
+        let command = shell_join(&step.command);
+        let workdir = step
+            .workdir
+            .as_deref()
+            .map_or_else(String::new, |dir| format!(" (in {})", shell_quote(dir)));
         if args.dry_run {
-            writeln!(
-                out,
-                "would run: {} (in {})",
-                step.command.join(" "),
-                dir.display()
-            )?;
+            writeln!(out, "would run: {command}{workdir}")?;
+            workdir_line(path, out)?;
             return Ok(());
         }
         crate::runtime()?.block_on(CommandDeployer::new(plan_dir(path)).rollback(service))?;
         writeln!(
             out,
-            "rolled back service {name}: {} succeeded",
-            step.command.join(" ")
+            "rolled back service {name}: {command}{workdir} succeeded"
         )?;
         return Ok(());
     }
@@ -821,6 +856,19 @@ fn read_plan(path: &Path) -> Result<DeployPlan, CliError> {
         flag: "--plan",
         reason: format!("{}: {err}", path.display()),
     })
+}
+
+/// The one rule for showing where a plan's commands run: `(in <workdir>)` exactly as the
+/// plan writes it, relative to the plan file's directory, which this line names (commands
+/// without a `workdir` run in that directory).
+fn workdir_line(plan: &Path, out: &mut impl Write) -> Result<(), CliError> {
+    let dir = plan_dir(plan);
+    writeln!(
+        out,
+        "workdirs are relative to the plan file's directory: {}",
+        shell_quote(&dir.to_string_lossy())
+    )?;
+    Ok(())
 }
 
 /// The plan file's directory (`workdir`s are relative to it).

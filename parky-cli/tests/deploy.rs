@@ -445,20 +445,29 @@ fn canary_start_promote_pause_resume_and_abort_on_the_simulator() {
         resumed,
         "resume: paused at 10% -> progressing at 10% (90% v6 + 10% v7)\n  resumed\n"
     );
+    // The abort completes in the command: traffic back on v6 and the canary recorded as
+    // aborted, in readable text (no Rust Debug form). Deployments so far: #1 v6 (the
+    // simulated start), #2 1 %, #3 10 %; the rollback is #4.
     let aborted = stdout(&canary("abort", state, "2025-03-01T12:05:00Z", &[]));
+    assert_eq!(
+        aborted,
+        "abort: progressing at 10% -> aborted at 0% (100% v6)\n  roll back: 100% to v6\n  rollback started at 10% (aborted by an operator)\n  rolled back: the stable version serves 100% (aborted by an operator)\n  deployment 00000000-0000-4000-8000-000000000004 created\n"
+    );
     assert!(
-        aborted.starts_with("abort: progressing at 10% -> rolling_back at 0% (100% v6)\n  roll back: 100% to v6\n  rollback started at 10% (aborted by an operator)\n"),
+        !aborted.contains('{') && !aborted.contains("RolledBack"),
         "{aborted}"
     );
-    // The next tick confirms the rollback, in readable text (no Rust Debug form).
+    let status = stdout(&parky(&["canary", "status", "--state", state], &[]));
+    assert!(
+        status.contains("\nphase: aborted\nweight: 0%\n"),
+        "{status}"
+    );
+    assert!(status.contains("\ntraffic: 100% v6\n"), "{status}");
+    // The next tick has nothing left to do.
     let tick = stdout(&canary("tick", state, "2025-03-01T12:10:00Z", &[]));
     assert_eq!(
         tick,
-        "ticked at 2025-03-01 12:10 UTC: aborted at 0% (100% v6)\n  rolled back: the stable version serves 100% (aborted by an operator)\n"
-    );
-    assert!(
-        !tick.contains('{') && !tick.contains("RolledBack"),
-        "{tick}"
+        "ticked at 2025-03-01 12:10 UTC: aborted at 0% (100% v6)\n  no change\n"
     );
     // Nothing to resume any more.
     let late = canary("resume", state, "2025-03-01T12:11:00Z", &[]);
@@ -986,9 +995,13 @@ fn deploy_rollback_of_a_plan_service_runs_its_rollback_command() {
         ],
         &[],
     ));
-    assert!(
-        dry.starts_with("would run: sh -c echo rollback public >> ../calls.log (in "),
-        "{dry}"
+    // Shell-quoted, and the workdir as the plan writes it, relative to the plan's directory.
+    assert_eq!(
+        dry,
+        format!(
+            "would run: sh -c 'echo rollback public >> ../calls.log' (in public)\nworkdirs are relative to the plan file's directory: {}\n",
+            dir.path().display()
+        )
     );
     assert!(calls(dir.path()).is_empty());
     let out = stdout(&parky(
@@ -1122,4 +1135,254 @@ fn deploy_rollback_of_a_worker_on_cloudflare() {
     assert!(out.starts_with("rolled back Worker shop: 90% v2 + 10% v3 -> 100% v2\n  target: the newest earlier deployment that ran one version at 100% (d2)\n  deployment d4 created (Rollback)\n"), "{out}");
     assert!(!out.contains(TOKEN));
     create.assert();
+}
+
+// ------------------------------------------------------------- new-user findings
+
+#[test]
+fn rollback_help_names_to_and_subcommands_have_no_version_flag() {
+    let help = stdout(&parky(&["deploy", "rollback", "--help"], &[]));
+    assert!(
+        help.starts_with("Roll back a Worker (wrangler's rule: the newest earlier deployment that ran one version at 100 %, or the version given with --to), or one service of a plan (its rollback command)\n"),
+        "{help}"
+    );
+    assert!(!help.contains("--version"), "{help}");
+    // `--version` for `--to` is a usage error now, not the version printed with exit 0.
+    let output = parky(
+        &[
+            "deploy",
+            "rollback",
+            "--script",
+            "shop",
+            "--simulate",
+            "--version",
+            "v1",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(
+        stderr(&output).contains("unexpected argument '--version' found"),
+        "{}",
+        stderr(&output)
+    );
+    // `parky --version` still works.
+    assert_eq!(
+        stdout(&parky(&["--version"], &[])),
+        format!("parky {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn top_level_help_describes_every_area() {
+    let help = stdout(&parky(&["--help"], &[]));
+    assert!(
+        help.starts_with("The `parky` command: SLO reports and burn-rate alerts, severity-routed notifications, canary deploys and rollbacks, DORA metrics, and the end-to-end ops demo.\n"),
+        "{help}"
+    );
+}
+
+/// The deployment ids a canary command printed (`  deployment <id> created`).
+fn deployment_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("  deployment "))
+        .filter_map(|l| l.strip_suffix(" created"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn simulated_deployment_ids_are_distinct_across_runs_of_one_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    stdout(&canary(
+        "start",
+        state,
+        "2025-03-01T12:00:00Z",
+        &["--canary", "v2"],
+    ));
+    // #1 is the simulated v1 the canary starts from; each run continues the count.
+    let mut ids = Vec::new();
+    for (verb, now) in [
+        ("tick", "2025-03-01T12:00:00Z"),    // 1 %: #2
+        ("tick", "2025-03-01T12:05:00Z"),    // 10 %: #3
+        ("promote", "2025-03-01T12:06:00Z"), // 50 %: #4
+        ("abort", "2025-03-01T12:07:00Z"),   // 100 % v1: #5
+    ] {
+        ids.extend(deployment_ids(&stdout(&canary(verb, state, now, &[]))));
+    }
+    assert_eq!(
+        ids,
+        [
+            "00000000-0000-4000-8000-000000000002",
+            "00000000-0000-4000-8000-000000000003",
+            "00000000-0000-4000-8000-000000000004",
+            "00000000-0000-4000-8000-000000000005",
+        ]
+    );
+    // A new canary in the same file goes on counting.
+    stdout(&canary(
+        "start",
+        state,
+        "2025-03-01T12:10:00Z",
+        &["--canary", "v3"],
+    ));
+    let json: Value = serde_json::from_str(&stdout(&canary(
+        "tick",
+        state,
+        "2025-03-01T12:10:00Z",
+        &["--output", "json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        json["tick"]["deployments"],
+        serde_json::json!(["00000000-0000-4000-8000-000000000006"])
+    );
+}
+
+#[test]
+fn plan_run_and_rollback_print_the_same_quoted_commands_and_workdirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "plan.yaml",
+        "services:
+  - name: public
+    deploy: {command: [npx, wrangler, deploy], workdir: workers/my site}
+    rollback: {command: [npx, wrangler, rollback, --message, 'parky: public rollback'], workdir: workers/my site}
+",
+    );
+    let rule = format!(
+        "workdirs are relative to the plan file's directory: {}\n",
+        dir.path().display()
+    );
+    let rollback_line =
+        "npx wrangler rollback --message 'parky: public rollback' (in 'workers/my site')";
+    let planned = stdout(&parky(&["deploy", "plan", "--plan", &plan], &[]));
+    assert!(
+        planned.contains(&format!("\n   rollback: {rollback_line}\n")),
+        "{planned}"
+    );
+    assert!(
+        planned.contains("\n   deploy: npx wrangler deploy (in 'workers/my site')\n"),
+        "{planned}"
+    );
+    assert!(planned.contains(&format!("\n{rule}")), "{planned}");
+    let dry_run = stdout(&parky(
+        &["deploy", "run", "--plan", &plan, "--dry-run"],
+        &[],
+    ));
+    assert!(
+        dry_run.contains(&format!("\n   rollback: {rollback_line}\n"))
+            && dry_run.contains(&format!("in reverse order\n{rule}")),
+        "{dry_run}"
+    );
+    let dry_rollback = stdout(&parky(
+        &[
+            "deploy",
+            "rollback",
+            "--plan",
+            &plan,
+            "--service",
+            "public",
+            "--dry-run",
+        ],
+        &[],
+    ));
+    assert_eq!(dry_rollback, format!("would run: {rollback_line}\n{rule}"));
+}
+
+#[test]
+fn autorollback_mark_takes_now_to_replay_a_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_path = dir.path().join("canary.db");
+    state_with_a_decision(&state_path);
+    let state = state_path.to_str().unwrap();
+    let marked = parky(
+        &[
+            "deploy",
+            "autorollback",
+            "mark",
+            "--state",
+            state,
+            "1",
+            "--false-positive",
+            "--note",
+            "cold start",
+            "--now",
+            "2025-03-02T09:30:00+09:00",
+        ],
+        &[],
+    );
+    assert_eq!(stdout(&marked), "decision 1 marked as a false positive\n");
+    let json: Value = serde_json::from_str(&stdout(&parky(
+        &[
+            "deploy",
+            "autorollback",
+            "report",
+            "--state",
+            state,
+            "--at",
+            "2025-03-03T00:00:00Z",
+            "--output",
+            "json",
+        ],
+        &[],
+    )))
+    .unwrap();
+    // 09:30 at +09:00 is 00:30 UTC.
+    assert_eq!(
+        json["decisions"][0]["false_positive"]["marked_at"],
+        "2025-03-02T00:30:00Z"
+    );
+    let bad = parky(
+        &[
+            "deploy",
+            "autorollback",
+            "mark",
+            "--state",
+            state,
+            "1",
+            "--false-positive",
+            "--now",
+            "yesterday",
+        ],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--now"), "{}", stderr(&bad));
+}
+
+#[test]
+fn autorollback_report_without_decisions_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    // A healthy canary: started, one tick, no rollback decision.
+    stdout(&canary("tick", state, "2025-03-01T12:00:00Z", &[]));
+    let text = stdout(&parky(
+        &[
+            "deploy",
+            "autorollback",
+            "report",
+            "--state",
+            state,
+            "--at",
+            "2025-03-02T00:00:00Z",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        text,
+        format!(
+            "auto-rollback ledger as of 2025-03-02 00:00 UTC
+environment  mode     decisions  shadowed  enforced  false positives  ready to enforce
+production   enforce  0          0         0         0                -
+
+no decisions recorded in {state}
+"
+        )
+    );
 }

@@ -925,3 +925,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn complete_rollback_confirms_an_abort_at_once_and_leaves_other_phases_alone() {
+    let plan = plan(3);
+    // 12:00 initializing → 1 % by tick; 12:02 an operator aborts: rolling back.
+    let (state, _) = plan.tick(new_state(), at(0), &Check::new(Verdict::Pass, 0));
+    let (rolling, _) = plan.command(state, at(2), Command::Abort).unwrap();
+    assert_eq!(rolling.phase(), Phase::RollingBack);
+    // Confirmed in the same minute, as the next tick would have: aborted, one event.
+    let (done, actions) = plan.complete_rollback(rolling, at(2));
+    assert_eq!(done.phase(), Phase::Aborted);
+    assert_eq!(done.weight(), 0);
+    assert_eq!(done.rollback_cause(), Some(RollbackCause::Aborted));
+    assert_eq!(
+        actions,
+        vec![record(
+            2,
+            1,
+            EventKind::RolledBack {
+                cause: RollbackCause::Aborted
+            }
+        )]
+    );
+    // Any other phase: unchanged, no actions.
+    let (same, none) = plan.complete_rollback(done.clone(), at(3));
+    assert_eq!((same, none), (done, Vec::new()));
+    let (fresh, none) = plan.complete_rollback(new_state(), at(3));
+    assert_eq!((fresh, none), (new_state(), Vec::new()));
+}

@@ -35,6 +35,7 @@ use parky_core::ManualClock;
 use parky_deploy::controller::{
     CanaryController, CanaryMetrics, ControllerSettings, MarkOutcome, Recovery, Report,
     SimulatedMetrics, SkipReason, StateFile, TickOutcome, WindowTraffic,
+    JOURNAL_DEPLOYMENT_CREATED,
 };
 use parky_deploy::model::{TrafficSplit, VersionId};
 use parky_deploy::policy::canary::{Action, CanaryPlan, Command, EventKind, Phase, RollbackCause};
@@ -619,7 +620,12 @@ fn a_crash_after_the_deployment_is_reconciled_without_redeploying() {
     let kinds: Vec<String> = c.journal().unwrap().into_iter().map(|j| j.kind).collect();
     assert_eq!(
         kinds,
-        ["canary_started", "lease_taken_over", "recovered"],
+        [
+            "canary_started",
+            "lease_taken_over",
+            "recovered",
+            "deployment_created"
+        ],
         "journal"
     );
 }
@@ -676,11 +682,20 @@ async fn a_split_changed_by_hand_stops_the_controller_but_not_an_abort() {
         }
     );
     assert_eq!(c.status().expect("status").lease, None);
-    // An operator's abort goes through; the platform already serves v1, so nothing is sent.
+    // An operator's abort goes through; the platform already serves v1, so nothing is sent,
+    // and the abort is complete at once.
     let report = c.command(at(6), Command::Abort).await.expect("abort");
-    assert_eq!(report.phase, Phase::RollingBack);
+    assert_eq!(report.phase, Phase::Aborted);
     assert!(report.deployments.is_empty());
-    assert_eq!(ticked(rig.tick(&c, at(10)).await).phase, Phase::Aborted);
+    assert_eq!(
+        events(&report).last(),
+        Some(&EventKind::RolledBack {
+            cause: RollbackCause::Aborted
+        })
+    );
+    let report = ticked(rig.tick(&c, at(10)).await);
+    assert_eq!(report.phase, Phase::Aborted);
+    assert!(report.actions.is_empty());
     assert_eq!(rig.sim.history(SCRIPT).len(), 3);
 }
 
@@ -906,4 +921,62 @@ fn other_database(path: &Path) {
     connection
         .execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine');")
         .expect("create");
+}
+
+#[tokio::test]
+async fn an_abort_completes_in_the_command_and_each_deployment_is_journaled() {
+    let rig = Rig::new();
+    let c = controller(&rig.path, &rig.sim, "cron");
+    c.start(at(0), &CanaryPlan::default(), v("v2"))
+        .await
+        .expect("start");
+    ticked(rig.tick(&c, at(0)).await); // 1 %: deployment #2 (#1 is the platform's v1)
+    let report = c.command(at(2), Command::Abort).await.expect("abort");
+    assert_eq!((report.phase, report.weight), (Phase::Aborted, 0));
+    assert_eq!(report.traffic, TrafficSplit::all_on(v("v1")));
+    assert_eq!(
+        events(&report),
+        vec![
+            EventKind::RollbackStarted {
+                cause: RollbackCause::Aborted,
+                weight: 1,
+                reasons: vec!["aborted by an operator".to_owned()],
+            },
+            EventKind::RolledBack {
+                cause: RollbackCause::Aborted
+            },
+        ]
+    );
+    assert_eq!(
+        report.deployments,
+        vec!["00000000-0000-4000-8000-000000000003".to_owned()]
+    );
+    let state = c.status().expect("status").state.expect("a canary");
+    assert_eq!(state.phase(), Phase::Aborted);
+    assert_eq!(
+        deployments(&rig.sim),
+        vec![
+            dep(&[("v1", 100)]),
+            dep(&[("v1", 99), ("v2", 1)]),
+            dep(&[("v1", 100)])
+        ]
+    );
+    let created: Vec<String> = c
+        .journal()
+        .expect("journal")
+        .into_iter()
+        .filter(|j| j.kind == JOURNAL_DEPLOYMENT_CREATED)
+        .map(|j| j.detail)
+        .collect();
+    assert_eq!(
+        created,
+        [
+            "00000000-0000-4000-8000-000000000002: v1 99% + v2 1% (parky canary: 1% on the canary)",
+            "00000000-0000-4000-8000-000000000003: v1 100% (parky canary: rolled back)",
+        ]
+    );
+    // The next tick has nothing left to do.
+    let report = ticked(rig.tick(&c, at(5)).await);
+    assert_eq!(report.phase, Phase::Aborted);
+    assert!(report.actions.is_empty() && report.deployments.is_empty());
 }

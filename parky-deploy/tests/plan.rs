@@ -966,3 +966,30 @@ async fn a_real_run_smoke_tests_over_http_and_rolls_back_in_reverse_order() {
     public_ok.assert_async().await;
     admin_down.assert_async().await;
 }
+
+#[test]
+fn dry_run_prints_commands_shell_quoted_and_workdirs_as_written() {
+    // Pasted into `sh`, each printed line must give back the plan's argv: words with a
+    // space, a `'` or a `$` are single-quoted (`'` written as '\''), plain words are not.
+    let plan = DeployPlan::from_yaml(
+        "services:
+  - name: public
+    deploy: {command: [npx, wrangler, deploy, --var, 'GREETING:it''s $HOME'], workdir: workers/my site}
+    rollback: {command: [npx, wrangler, rollback, --message, 'parky: public rollback'], workdir: workers/public}
+",
+    )
+    .unwrap();
+    assert_eq!(
+        plan.dry_run().to_string(),
+        r"deploy plan: 1 service(s), in order
+1. public
+   deploy: npx wrangler deploy --var 'GREETING:it'\''s $HOME' (in 'workers/my site')
+   rollback: npx wrangler rollback --message 'parky: public rollback' (in workers/public)
+   smoke test: none
+on failure: roll back the services already deployed, in reverse order"
+    );
+    assert_eq!(
+        parky_deploy::plan::shell_join(&["sh", "-c", "echo ok"]),
+        "sh -c 'echo ok'"
+    );
+}

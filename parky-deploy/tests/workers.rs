@@ -897,3 +897,28 @@ async fn simulator_needs_force_after_a_secret_change() {
         .collect();
     assert_eq!(ids, ["patched", "canary", "stable"]);
 }
+
+#[tokio::test]
+async fn a_rebuilt_simulator_continues_the_deployment_ids_it_is_given() {
+    // Deployment ids are `00000000-0000-4000-8000-` + the deployment's number in 12 hex
+    // digits; a simulator told that 9 deployments were already made numbers the next 10 (a)
+    // and 11 (b).
+    let sim = simulator_with_canary(0.0).with_deployments_created(9);
+    let first = sim
+        .create_deployment("api", &DeploymentRequest::all_on("stable".into()))
+        .await
+        .unwrap();
+    let second = sim
+        .create_deployment("api", &DeploymentRequest::all_on("canary".into()))
+        .await
+        .unwrap();
+    assert_eq!(first.id, "00000000-0000-4000-8000-00000000000a");
+    assert_eq!(second.id, "00000000-0000-4000-8000-00000000000b");
+    // A new simulator starts at 1.
+    let fresh = simulator_with_canary(0.0);
+    let one = fresh
+        .create_deployment("api", &DeploymentRequest::all_on("stable".into()))
+        .await
+        .unwrap();
+    assert_eq!(one.id, "00000000-0000-4000-8000-000000000001");
+}

@@ -33,7 +33,8 @@
 //!
 //! The full rules are in [`policy`]; in short:
 //!
-//! - Only deployments to the production environment count, pending ones never.
+//! - Only deployments to the production environment count, pending ones never (but, history
+//!   being linear, their commits ship with the next success, like those of failed ones).
 //! - **Lead time** runs from a change's committer date (author date or merge time on request)
 //!   to the first *successful* deployment containing it; a change shipped twice counts once;
 //!   only changes shipped inside the window count; a change dated after its deployment is
@@ -67,6 +68,9 @@
 //!   chart. Without its `ttf` feature it reads no system font (text is SVG `<text>`, sized by
 //!   the viewer) and pulls in no native library: three small crates (`plotters-backend`,
 //!   `plotters-svg`, `num-traits`).
+//! - `rustc-hash`: the calculators' hash maps and sets of commit ids (FxHash: keys are our own
+//!   data, not attacker-chosen, and SipHash was a quarter of the time on 10 million changes;
+//!   see docs/benchmarks.md).
 //! - `thiserror`: [`DoraError`]; `tracing`: logging in the sources; `async-trait`: the
 //!   [`source::DeliverySource`] trait.
 //!

@@ -41,7 +41,11 @@
 //! intent, so a request that did reach the platform before the error is adopted, not
 //! repeated. Commands ([`CanaryController::command`], [`CanaryController::start`],
 //! [`CanaryController::mark_false_positive`]) take the same lease (refused with
-//! [`DeployError::LeaseBusy`]), reconcile the same way, and never use up a tick slot.
+//! [`DeployError::LeaseBusy`]), reconcile the same way, and never use up a tick slot. An
+//! abort completes in the command itself: once the platform serves the stable version
+//! again, the canary is recorded as aborted ([`CanaryPlan::complete_rollback`]) without
+//! waiting for a tick. Every deployment created is journaled
+//! ([`JOURNAL_DEPLOYMENT_CREATED`]).
 //!
 //! # Schema (`PRAGMA user_version = 1`, WAL)
 //!
@@ -308,9 +312,13 @@ pub struct ControllerStatus {
     pub pending: Option<TrafficSplit>,
 }
 
+/// The journal kind of a deployment the controller created on the platform (detail:
+/// `<deployment id>: <split> (<message>)`), one line per deployment.
+pub const JOURNAL_DEPLOYMENT_CREATED: &str = "deployment_created";
+
 /// A line of the controller's journal: what it did beyond the state machine (`recovered`,
 /// `intent_discarded`, `lease_taken_over`, `canary_started`, `command`, `false_positive`,
-/// `error`).
+/// `error`) and the deployments it created ([`JOURNAL_DEPLOYMENT_CREATED`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
     /// Its sequence number.
@@ -795,7 +803,7 @@ impl CanaryController {
 
         // (d, e) Judge and plan, or apply the command.
         let base = record.clone();
-        let (next, actions) = match op {
+        let (mut next, mut actions) = match op {
             Op::Tick => {
                 let (plan, state) = self.canary(&record)?;
                 let mut step = StepRequests::for_state(record.step.as_ref(), &state);
@@ -897,7 +905,13 @@ impl CanaryController {
                 let request = DeploymentRequest::from_split(desired).with_message(message.clone());
                 tracing::info!(split = %split_text(desired), "deploying");
                 match self.api.create_deployment(script, &request).await {
-                    Ok(deployment) => deployments.push(deployment.id),
+                    Ok(deployment) => {
+                        notes.push(Note::new(
+                            JOURNAL_DEPLOYMENT_CREATED,
+                            format!("{}: {} ({message})", deployment.id, split_text(desired)),
+                        ));
+                        deployments.push(deployment.id);
+                    }
                     Err(error) => {
                         // The canary state stays as it was (after any adoption); the intent
                         // stays so that the next run adopts the change if it did land.
@@ -907,6 +921,16 @@ impl CanaryController {
                         return Err(error);
                     }
                 }
+            }
+        }
+
+        // An operator's abort completes now: the platform serves the stable version again,
+        // which is all the next tick would have confirmed.
+        if abort && next.phase() == Phase::RollingBack && current == next.traffic() {
+            if let Some(plan) = &record.plan {
+                let (confirmed, more) = plan.to_plan()?.complete_rollback(next, now);
+                next = confirmed;
+                actions.extend(more);
             }
         }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use super::shell::{shell_join, shell_quote};
 use crate::error::DeployError;
 
 /// The default smoke-test status.
@@ -458,7 +459,10 @@ pub struct PlannedStep {
     pub service: ServiceSpec,
 }
 
-/// What a run would do, in order, without doing it (`--dry-run`). `Display` prints it.
+/// What a run would do, in order, without doing it (`--dry-run`). `Display` prints it:
+/// commands shell-quoted ([`shell_join`](super::shell_join)), so that each can be pasted
+/// into a shell, and `(in <workdir>)` as the plan writes it, relative to the plan file's
+/// directory (a step without a `workdir` runs in that directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DryRun {
     /// The steps in deploy order.
@@ -478,9 +482,9 @@ impl fmt::Display for DryRun {
             if !service.secrets.is_empty() {
                 writeln!(f, "   secrets: {}", service.secrets.join(", "))?;
             }
-            write!(f, "   deploy: {}", service.deploy.command.join(" "))?;
+            write!(f, "   deploy: {}", shell_join(&service.deploy.command))?;
             if let Some(dir) = &service.deploy.workdir {
-                write!(f, " (in {dir})")?;
+                write!(f, " (in {})", shell_quote(dir))?;
             }
             writeln!(f)?;
             match &service.rollback {
@@ -489,9 +493,9 @@ impl fmt::Display for DryRun {
                     "   rollback: none (stays deployed if a later step fails)"
                 )?,
                 Some(step) => {
-                    write!(f, "   rollback: {}", step.command.join(" "))?;
+                    write!(f, "   rollback: {}", shell_join(&step.command))?;
                     if let Some(dir) = &step.workdir {
-                        write!(f, " (in {dir})")?;
+                        write!(f, " (in {})", shell_quote(dir))?;
                     }
                     writeln!(f)?;
                 }

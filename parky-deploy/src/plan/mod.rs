@@ -6,7 +6,9 @@
 //!
 //! - **Pure:** [`DeployPlan::from_yaml`] / [`TryFrom<PlanConfig>`](DeployPlan) validate the
 //!   file and fix the order; [`DeployPlan::dry_run`] is the `--dry-run` view (a [`DryRun`]
-//!   that prints with `Display`); [`check_secrets`] lists every missing secret.
+//!   that prints with `Display`, commands shell-quoted by [`shell_join`] so that a line can
+//!   be pasted into a shell, and `workdir`s as the plan writes them, relative to the plan
+//!   file's directory); [`check_secrets`] lists every missing secret.
 //! - **I/O behind traits:** a [`Deployer`] (deploy, roll back), a [`Prober`] (one smoke-test
 //!   attempt), a [`Sleeper`] (the wait between attempts), a [`SecretStore`] (which secret
 //!   names exist) and, optionally, a [`DeployRecorder`](crate::recorder::DeployRecorder).
@@ -101,6 +103,7 @@ mod execute;
 #[cfg(feature = "http")]
 mod http;
 mod secrets;
+mod shell;
 
 #[cfg(feature = "process")]
 pub use command::{CommandDeployer, STDERR_TAIL_BYTES, UNREPORTED_VERSION};
@@ -115,3 +118,4 @@ pub use execute::{
 #[cfg(feature = "http")]
 pub use http::{HttpProber, TokioSleeper};
 pub use secrets::{check_secrets, EnvSecrets, SecretNames, SecretStore};
+pub use shell::{shell_join, shell_quote};

@@ -28,7 +28,9 @@
 //!   and a [`Command::Retry`] can restart it. The deadline does not run while paused.
 //! - **Rollback** always sends 100 % of the traffic back to the stable version
 //!   ([`Action::Rollback`]); the phase is [`Phase::RollingBack`] until the next tick confirms
-//!   it ([`Phase::RolledBack`], or [`Phase::Aborted`] for a manual abort). Likewise
+//!   it ([`Phase::RolledBack`], or [`Phase::Aborted`] for a manual abort), or until
+//!   [`CanaryPlan::complete_rollback`] does (the controller calls it right after carrying
+//!   out an operator's abort, so an abort completes at once). Likewise
 //!   [`Phase::Promoting`] becomes [`Phase::Succeeded`] on the next tick: since the controller
 //!   persists a state only after executing its actions, the next tick means they were applied.
 //! - **Shadow mode** ([`EnforcementMode::Shadow`], see [`crate::policy::shadow`]): an automatic
@@ -859,6 +861,21 @@ impl Transition<'_> {
         });
     }
 
+    /// RollingBack → RolledBack (Aborted after an abort), recording `RolledBack`.
+    fn confirm_rollback(&mut self) {
+        let cause = self
+            .state
+            .rollback_cause
+            .unwrap_or(RollbackCause::FailedChecks);
+        self.state.phase = if cause == RollbackCause::Aborted {
+            Phase::Aborted
+        } else {
+            Phase::RolledBack
+        };
+        self.state.rollback_cause = Some(cause);
+        self.record(EventKind::RolledBack { cause });
+    }
+
     /// Counts a failed check; rolls back (or shadows it) at the threshold. Returns whether
     /// the threshold was reached.
     fn fail(&mut self, reasons: &[String]) -> bool {
@@ -972,20 +989,31 @@ impl CanaryPlan {
                 t.state.phase = Phase::Succeeded;
                 t.record(EventKind::Succeeded);
             }
-            Phase::RollingBack => {
-                let cause = t
-                    .state
-                    .rollback_cause
-                    .unwrap_or(RollbackCause::FailedChecks);
-                t.state.phase = if cause == RollbackCause::Aborted {
-                    Phase::Aborted
-                } else {
-                    Phase::RolledBack
-                };
-                t.state.rollback_cause = Some(cause);
-                t.record(EventKind::RolledBack { cause });
-            }
+            Phase::RollingBack => t.confirm_rollback(),
             Phase::Succeeded | Phase::RolledBack | Phase::Aborted => {}
+        }
+        t.finish()
+    }
+
+    /// Confirms at `now` a rollback whose traffic the platform is known to serve (all of it
+    /// on the stable version): [`Phase::RollingBack`] becomes [`Phase::RolledBack`], or
+    /// [`Phase::Aborted`] after an abort, with a `Record(RolledBack)` action, exactly as the
+    /// next tick would. A controller that has just carried out an operator's abort calls it
+    /// so that the abort completes in the same command. Any other phase is returned
+    /// unchanged, with no actions.
+    pub fn complete_rollback(
+        &self,
+        state: CanaryState,
+        now: DateTime<Utc>,
+    ) -> (CanaryState, Vec<Action>) {
+        let mut t = Transition {
+            plan: self,
+            state,
+            now,
+            actions: Vec::new(),
+        };
+        if t.state.phase == Phase::RollingBack {
+            t.confirm_rollback();
         }
         t.finish()
     }

@@ -179,6 +179,17 @@ impl WorkersSimulator {
         self
     }
 
+    /// Continue the deployment id counter as if `count` deployments had already been
+    /// created: the next one is number `count + 1`
+    /// (`00000000-0000-4000-8000-<number as 12 hex digits>`). A simulator rebuilt for each
+    /// run of a command (as `parky canary … --simulate` does from its state file) passes the
+    /// number of deployments recorded so far, so ids stay distinct across runs.
+    #[must_use]
+    pub fn with_deployments_created(self, count: u64) -> Self {
+        self.lock().deployments_created = count;
+        self
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters to a simulator; keep going with the data.
