@@ -143,11 +143,15 @@ fn dora(e: DoraError) -> CliError {
     CliError::Dora(Box::new(e))
 }
 
-/// Midnight of `date` in `tz` (the earliest instant of that local date).
+/// The first instant of the local `date` in `tz`: midnight, or, on a day whose midnight a
+/// clock change skips (e.g. Asia/Tehran before 2023), the first minute that exists.
 fn local_midnight(date: NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
-    tz.from_local_datetime(&date.and_time(NaiveTime::MIN))
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
+    (0..=24 * 60).find_map(|minute| {
+        let local = date.and_time(NaiveTime::MIN) + Duration::minutes(minute);
+        tz.from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
 }
 
 /// A `--since`/`--until` value: a date (midnight in `tz`) or an RFC 3339 instant.
@@ -183,7 +187,12 @@ fn policy(args: &DoraReportArgs) -> Result<KeysPolicy, CliError> {
     };
     let since = match &args.since {
         Some(v) => parse_instant("--since", v, tz)?,
-        None => until - Duration::weeks(12),
+        // Twelve weeks earlier on the local calendar (not 12 × 168 hours, which a DST change
+        // would shift off Monday 00:00).
+        None => {
+            let local = until.with_timezone(&tz).date_naive() - Duration::weeks(12);
+            local_midnight(local, tz).ok_or_else(|| flag("--since", "out of range"))?
+        }
     };
     if since >= until {
         return Err(flag(
@@ -280,7 +289,18 @@ fn collect(args: &DoraReportArgs, query: &Query) -> Result<(DeliveryHistory, Str
     };
     let (owner, name) = repo
         .split_once('/')
-        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+        .filter(|(o, n)| {
+            // GitHub's owner and repository names: letters, digits, `-`, `_`, `.`; never `.`
+            // or `..` (which would change the API path the token is sent to).
+            let valid = |s: &str| {
+                !s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            };
+            valid(o) && valid(n)
+        })
         .ok_or_else(|| flag("--github", format!("{repo:?} is not OWNER/REPO")))?;
     let token = std::env::var(GITHUB_TOKEN_ENV).map_err(|_| {
         flag(
@@ -289,8 +309,9 @@ fn collect(args: &DoraReportArgs, query: &Query) -> Result<(DeliveryHistory, Str
         )
     })?;
     let mut github = GitHubSource::new(owner, name, SecretString::from(token))
-        .and_then(|g| g.with_base_url(&args.api_url))
-        .map_err(dora)?;
+        .map_err(|e| flag("--github", e.to_string()))?
+        .with_base_url(&args.api_url)
+        .map_err(|e| flag("--api-url", e.to_string()))?;
     let options = parky_dora::source::github::GitHubOptions {
         incident_label: args.incident_label.clone(),
         include_prereleases: args.include_prereleases,

@@ -169,6 +169,32 @@ fn every_output_format_renders() {
 }
 
 #[test]
+fn the_default_window_is_twelve_local_weeks_across_a_dst_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    json(&parky(&["demo", "--output", "json", "--out-dir", out]));
+    let file = Path::new(out).join("delivery-history.json");
+    // Tuesday 2026-11-10 in Berlin: the last Monday 00:00 is 2026-11-09 00:00 CET
+    // (2026-11-08 23:00 UTC); twelve weeks earlier is Monday 2026-08-17 00:00 CEST
+    // (2026-08-16 22:00 UTC), summer time: 84 local days, one hour longer in UTC.
+    let report = json(&parky(&[
+        "dora",
+        "report",
+        "--history",
+        file.to_str().unwrap(),
+        "--tz",
+        "Europe/Berlin",
+        "--now",
+        "2026-11-10T12:00:00Z",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(report["window"]["since"], "2026-08-16T22:00:00Z");
+    assert_eq!(report["window"]["until"], "2026-11-08T23:00:00Z");
+    assert_eq!(report["window"]["days"], 84.0);
+}
+
+#[test]
 fn bad_flags_and_inputs_name_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("history.json");
@@ -183,6 +209,19 @@ fn bad_flags_and_inputs_name_what_is_wrong() {
             "/nonexistent/h.json",
         ),
         (vec!["--github".into(), "no-slash".into()], "--github"),
+        (vec!["--github".into(), "owner/..".into()], "--github"),
+        (vec!["--github".into(), "../x".into()], "--github"),
+        (
+            vec![
+                "--history".into(),
+                bad.display().to_string(),
+                "--since".into(),
+                "2026-01-01T00:00:00Z".into(),
+                "--until".into(),
+                "2026-01-01T06:00:00Z".into(),
+            ],
+            "at least one day",
+        ),
         (vec!["--github".into(), "owner/repo".into()], "GITHUB_TOKEN"),
         (
             vec![
@@ -268,6 +307,19 @@ fn a_git_history_with_a_patch_release() {
             git(repo, &["tag", tag], date);
         }
     }
+    // A shallow clone would give wrong lead times: refused.
+    let shallow = dir.path().join("shallow");
+    let status = Command::new("git")
+        .args(["clone", "-q", "--depth", "1"])
+        .arg(format!("file://{}", repo.display()))
+        .arg(&shallow)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = parky(&["dora", "report", "--git", shallow.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("shallow clone"));
+
     let report = json(&parky(&[
         "dora",
         "report",

@@ -442,10 +442,16 @@ fn revert_by_subject_only() {
 #[test]
 fn errors_name_the_command() {
     let dir = tempfile::tempdir().unwrap();
-    // Not a repository: git fails, the error names for-each-ref.
+    // Not a repository: git fails, the error names the first command run (the shallow-clone
+    // check).
     let err = GitHistory::new(dir.path()).unwrap().history().unwrap_err();
     match &err {
-        DoraError::Git { command, .. } => assert!(command.starts_with("for-each-ref"), "{err}"),
+        DoraError::Git { command, .. } => {
+            assert!(
+                command.starts_with("rev-parse --is-shallow-repository"),
+                "{err}"
+            );
+        }
         other => panic!("unexpected {other:?}"),
     }
     // A git that does not exist.
@@ -473,6 +479,30 @@ fn errors_name_the_command() {
     git(dir.path(), &["init", "-q"], None);
     let empty = GitHistory::new(dir.path()).unwrap().history().unwrap();
     assert_eq!(empty, DeliveryHistory::default());
+    // A shallow clone is refused: its releases would seem to ship only their last commits.
+    git(
+        dir.path(),
+        &["commit", "-q", "--allow-empty", "-m", "one"],
+        None,
+    );
+    git(
+        dir.path(),
+        &["commit", "-q", "--allow-empty", "-m", "two"],
+        None,
+    );
+    let shallow = dir.path().join("shallow");
+    let status = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "1"])
+        .arg(format!("file://{}", dir.path().display()))
+        .arg(&shallow)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let err = GitHistory::new(&shallow).unwrap().history().unwrap_err();
+    assert!(
+        matches!(&err, DoraError::InvalidConfig { field, reason } if field == "git" && reason.contains("shallow clone")),
+        "{err}"
+    );
 }
 
 /// `sh -c` in `dir`, stdout trimmed.

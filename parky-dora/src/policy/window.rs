@@ -39,7 +39,21 @@ impl Window {
                 ),
             });
         }
-        Ok(Self { since, until, tz })
+        let window = Self { since, until, tz };
+        // Rates per day and per week of a shorter window would be extrapolations (one
+        // deployment in an hour is not 24 a day).
+        if window.length_days() < 1.0 {
+            return Err(DoraError::InvalidConfig {
+                field: "until".to_owned(),
+                reason: format!(
+                    "the window must be at least one day long on the local clock ({} to {} is {:.3} days)",
+                    since.to_rfc3339(),
+                    until.to_rfc3339(),
+                    window.length_days()
+                ),
+            });
+        }
+        Ok(window)
     }
 
     /// First instant of the window (inclusive).

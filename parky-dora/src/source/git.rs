@@ -471,6 +471,19 @@ impl GitHistory {
 
     /// Release tags, filtered and ordered by time.
     fn releases(&self) -> Result<Vec<Release>, DoraError> {
+        // A shallow clone lacks the history before its cut: every release would seem to ship
+        // only its last commits, and lead times would collapse to nothing.
+        let shallow = self.git(&["rev-parse", "--is-shallow-repository"])?;
+        if shallow.trim_ascii() == b"true" {
+            return Err(DoraError::InvalidConfig {
+                field: "git".to_owned(),
+                reason: format!(
+                    "{} is a shallow clone: its lead times would be wrong; run \
+                     `git fetch --unshallow --tags` first",
+                    self.repo.display()
+                ),
+            });
+        }
         const FORMAT: &str = "--format=%(refname)%00%(objecttype)%00%(objectname)%00\
 %(*objecttype)%00%(*objectname)%00%(creatordate:unix)";
         let args = ["for-each-ref", FORMAT, "refs/tags"];

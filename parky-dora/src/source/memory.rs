@@ -158,7 +158,7 @@ pub fn select(history: &DeliveryHistory, query: &Query) -> Result<DeliveryHistor
 
     let shipped: HashSet<&str> = deployments
         .iter()
-        .flat_map(|d| d.commits.iter().map(String::as_str))
+        .flat_map(|d| d.commits.iter().chain([&d.commit]).map(String::as_str))
         .collect();
     let mut seen = HashSet::new();
     let mut changes: Vec<_> = history
