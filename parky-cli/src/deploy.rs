@@ -26,6 +26,7 @@ use parky_deploy::workers::{
 };
 use parky_deploy::DeployError;
 use serde_json::json;
+use tokio::runtime::Runtime;
 
 use crate::args::{
     AutorollbackMarkArgs, AutorollbackReportArgs, CanaryCommandArgs, CanaryStartArgs,
@@ -70,35 +71,34 @@ fn open_read_only(path: &Path) -> Result<StateFile, CliError> {
     Ok(StateFile::open(path)?)
 }
 
-/// A simulator for `script` serving `split`, with `stable` and `canary` uploaded: healthy,
-/// or the canary failing 5 % of its requests when `bad`.
+/// A simulator for `script` serving `sim.split`, with `sim.stable` and `sim.canary` uploaded:
+/// healthy, or the canary failing 5 % of its requests when `bad`. `runtime` runs the set-up
+/// deployment (the command's own runtime, built once).
 ///
 /// The simulator is rebuilt on every run, so its deployment id counter continues from
-/// `created`, the deployments the state file records: the deployment that sets up `split`
+/// `created`, the deployments the state file records: the deployment that sets up the split
 /// takes number `created + 1` (the id of the last recorded deployment, which serves that
 /// split; 1 for a new file) and the run's own deployments the numbers after it, so ids are
 /// distinct across the runs of one state file and the same for the same history.
 fn simulator(
+    runtime: &Runtime,
     script: &str,
-    stable: &VersionId,
-    canary: Option<&VersionId>,
+    sim: &Simulated,
     bad: bool,
-    split: &TrafficSplit,
     created: u64,
 ) -> Result<WorkersSimulator, CliError> {
     let simulator = WorkersSimulator::new().with_deployments_created(created);
     let p99 = Duration::from_millis(120);
-    simulator.upload_version(script, stable.clone(), VersionBehaviour::healthy(p99));
-    if let Some(canary) = canary {
-        let behaviour = if bad {
-            VersionBehaviour::new(0.05, p99)?
-        } else {
-            VersionBehaviour::healthy(p99)
-        };
-        simulator.upload_version(script, canary.clone(), behaviour);
-    }
-    crate::runtime()?
-        .block_on(simulator.create_deployment(script, &DeploymentRequest::from_split(split)))?;
+    simulator.upload_version(script, sim.stable.clone(), VersionBehaviour::healthy(p99));
+    let behaviour = if bad {
+        VersionBehaviour::new(0.05, p99)?
+    } else {
+        VersionBehaviour::healthy(p99)
+    };
+    simulator.upload_version(script, sim.canary.clone(), behaviour);
+    runtime.block_on(
+        simulator.create_deployment(script, &DeploymentRequest::from_split(&sim.split)),
+    )?;
     Ok(simulator)
 }
 
@@ -139,68 +139,76 @@ fn cloudflare(args: &PlatformArgs, account_id: &str) -> Result<Platform, CliErro
     })
 }
 
-/// What a simulated platform needs from the state file: the versions, the split and the
-/// number of deployments recorded so far.
+/// The simulated Worker of a canary: its versions and the split it serves.
 struct Simulated {
     stable: VersionId,
-    canary: Option<VersionId>,
+    canary: VersionId,
     split: TrafficSplit,
+}
+
+/// What a simulated platform needs from the state file, read in one opening of it.
+struct Recorded {
+    /// The Worker as the last canary leaves it: its versions, and the split of a pending
+    /// change if one is recorded, else the state's (`None` for a new file or no canary).
+    simulated: Option<Simulated>,
+    /// The deployments the controller journaled (0 for a new file).
     deployments: u64,
 }
 
-/// The deployments the controller journaled in the state file (none for a new file).
-fn recorded_deployments(path: &Path) -> Result<u64, CliError> {
+/// What the state file at `path` records for the simulator (nothing when it does not exist).
+fn recorded(path: &Path) -> Result<Recorded, CliError> {
     if !path.exists() {
-        return Ok(0);
+        return Ok(Recorded {
+            simulated: None,
+            deployments: 0,
+        });
     }
-    let journal = StateFile::open(path)?.journal()?;
-    let count = journal
+    let file = StateFile::open(path)?;
+    let status = file.status()?;
+    let count = file
+        .journal()?
         .iter()
         .filter(|entry| entry.kind == JOURNAL_DEPLOYMENT_CREATED)
         .count();
-    Ok(u64::try_from(count).unwrap_or(u64::MAX))
+    Ok(Recorded {
+        simulated: status.state.map(|state: CanaryState| Simulated {
+            stable: state.stable().clone(),
+            canary: state.canary().clone(),
+            split: status.pending.unwrap_or_else(|| state.traffic()),
+        }),
+        deployments: u64::try_from(count).unwrap_or(u64::MAX),
+    })
 }
 
-/// The simulated Worker as the state file leaves it: its versions, and the split of a
-/// pending change if one is recorded, else the state's.
-fn simulated_from_state(path: &Path) -> Result<Option<Simulated>, CliError> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    let status = StateFile::open(path)?.status()?;
-    let deployments = recorded_deployments(path)?;
-    Ok(status.state.map(|state: CanaryState| Simulated {
-        stable: state.stable().clone(),
-        canary: Some(state.canary().clone()),
-        split: status.pending.unwrap_or_else(|| state.traffic()),
-        deployments,
-    }))
-}
-
-/// The simulated platform: the simulator serving `sim`, judged on seeded simulated traffic.
+/// The simulated platform: the simulator serving `sim` after `deployments` recorded ones,
+/// judged on seeded simulated traffic.
 fn simulated_platform(
+    runtime: &Runtime,
     args: &PlatformArgs,
     sim: &Simulated,
+    deployments: u64,
     seed: u64,
 ) -> Result<Platform, CliError> {
     let script = args
         .script
         .clone()
         .unwrap_or_else(|| SIMULATED_SCRIPT.to_owned());
-    let simulator = simulator(
-        &script,
-        &sim.stable,
-        sim.canary.as_ref(),
-        args.bad,
-        &sim.split,
-        sim.deployments,
-    )?;
+    let simulator = simulator(runtime, &script, sim, args.bad, deployments)?;
     let metrics = SimulatedMetrics::new(simulator.clone(), SIMULATED_REQUESTS, seed);
     Ok(Platform {
         script,
         api: Arc::new(simulator),
         metrics: Arc::new(metrics),
     })
+}
+
+/// The enforcement mode of a canary started with or without `--shadow`.
+fn enforcement_mode(shadow: bool) -> EnforcementMode {
+    if shadow {
+        EnforcementMode::Shadow
+    } else {
+        EnforcementMode::Enforce
+    }
 }
 
 /// Opens the controller for `platform` on the state file.
@@ -489,14 +497,20 @@ fn write_json(out: &mut impl Write, value: &serde_json::Value) -> Result<(), Cli
 
 /// The platform of a command on an existing canary: the simulator rebuilt from the state
 /// file, or Cloudflare.
-fn platform_for_state(args: &PlatformArgs, state: &Path, seed: u64) -> Result<Platform, CliError> {
+fn platform_for_state(
+    runtime: &Runtime,
+    args: &PlatformArgs,
+    state: &Path,
+    seed: u64,
+) -> Result<Platform, CliError> {
     match &args.account_id {
         Some(account_id) => cloudflare(args, account_id),
         None => {
-            let sim = simulated_from_state(state)?.ok_or_else(|| DeployError::NoCanary {
+            let recorded = recorded(state)?;
+            let sim = recorded.simulated.ok_or_else(|| DeployError::NoCanary {
                 path: state.display().to_string(),
             })?;
-            simulated_platform(args, &sim, seed)
+            simulated_platform(runtime, args, &sim, recorded.deployments, seed)
         }
     }
 }
@@ -505,31 +519,25 @@ fn platform_for_state(args: &PlatformArgs, state: &Path, seed: u64) -> Result<Pl
 pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result<(), CliError> {
     let now = args.now.unwrap_or_else(|| SystemClock.now());
     let seed = now.timestamp().unsigned_abs();
+    let runtime = crate::runtime()?;
     let mut started = None;
     let platform = match &args.platform.account_id {
         Some(account_id) => cloudflare(&args.platform, account_id)?,
-        None => match simulated_from_state(&args.state)? {
-            Some(sim) => simulated_platform(&args.platform, &sim, seed)?,
-            None => {
+        None => {
+            let recorded = recorded(&args.state)?;
+            let sim = recorded.simulated.unwrap_or_else(|| {
                 // A new simulated canary: v2 against v1.
-                let sim = Simulated {
+                started = Some(enforcement_mode(args.shadow));
+                Simulated {
                     stable: VersionId::from("v1"),
-                    canary: Some(VersionId::from("v2")),
+                    canary: VersionId::from("v2"),
                     split: TrafficSplit::all_on(VersionId::from("v1")),
-                    deployments: recorded_deployments(&args.state)?,
-                };
-                let mode = if args.shadow {
-                    EnforcementMode::Shadow
-                } else {
-                    EnforcementMode::Enforce
-                };
-                started = Some(mode);
-                simulated_platform(&args.platform, &sim, seed)?
-            }
-        },
+                }
+            });
+            simulated_platform(&runtime, &args.platform, &sim, recorded.deployments, seed)?
+        }
     };
     let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
-    let runtime = crate::runtime()?;
     if let Some(mode) = started {
         let plan = CanaryPlan::default().with_mode(mode);
         runtime.block_on(controller.start(now, &plan, VersionId::from("v2")))?;
@@ -594,10 +602,12 @@ pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result
 pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Result<(), CliError> {
     let now = args.now.unwrap_or_else(|| SystemClock.now());
     let canary = VersionId::from(args.canary.as_str());
+    let runtime = crate::runtime()?;
     let platform = match &args.platform.account_id {
         Some(account_id) => cloudflare(&args.platform, account_id)?,
         None => {
-            let sim = match simulated_from_state(&args.state)? {
+            let recorded = recorded(&args.state)?;
+            let split = match recorded.simulated {
                 // A finished canary left the platform on `split`; the new one starts there.
                 Some(previous) => {
                     if let Some(stable) = &args.stable {
@@ -613,34 +623,24 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
                             });
                         }
                     }
-                    Simulated {
-                        stable: previous.split.stable.clone(),
-                        canary: Some(canary.clone()),
-                        split: previous.split,
-                        deployments: previous.deployments,
-                    }
+                    previous.split
                 }
                 None => {
-                    let stable = VersionId::from(args.stable.as_deref().unwrap_or("v1"));
-                    Simulated {
-                        split: TrafficSplit::all_on(stable.clone()),
-                        stable,
-                        canary: Some(canary.clone()),
-                        deployments: recorded_deployments(&args.state)?,
-                    }
+                    TrafficSplit::all_on(VersionId::from(args.stable.as_deref().unwrap_or("v1")))
                 }
             };
-            simulated_platform(&args.platform, &sim, 0)?
+            let sim = Simulated {
+                stable: split.stable.clone(),
+                canary: canary.clone(),
+                split,
+            };
+            simulated_platform(&runtime, &args.platform, &sim, recorded.deployments, 0)?
         }
     };
-    let mode = if args.shadow {
-        EnforcementMode::Shadow
-    } else {
-        EnforcementMode::Enforce
-    };
+    let mode = enforcement_mode(args.shadow);
     let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
     let plan = CanaryPlan::default().with_mode(mode);
-    crate::runtime()?.block_on(controller.start(now, &plan, canary.clone()))?;
+    runtime.block_on(controller.start(now, &plan, canary.clone()))?;
     let status = controller.status()?;
     let stable = status
         .state
@@ -696,10 +696,11 @@ pub(crate) fn canary_command(
 ) -> Result<(), CliError> {
     require_state(&args.state)?;
     let now = args.now.unwrap_or_else(|| SystemClock.now());
-    let platform = platform_for_state(&args.platform, &args.state, 0)?;
+    let runtime = crate::runtime()?;
+    let platform = platform_for_state(&runtime, &args.platform, &args.state, 0)?;
     let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
     let before = controller.status()?.state;
-    let report = crate::runtime()?.block_on(controller.command(now, command))?;
+    let report = runtime.block_on(controller.command(now, command))?;
     let name = command_name(command);
     if args.output == DemoOutput::Json {
         let mut value = report_json(&report);

@@ -3,12 +3,15 @@
 //!
 //! # Design
 //!
-//! Everything in this crate is a *pure decision*: no I/O, no async, no sleeping,
-//! no global state. The things that make operational code hard to test are inputs:
+//! Everything in this crate is a *pure decision*: no I/O, no sleeping, no global
+//! state. The things that make operational code hard to test are inputs:
 //!
 //! - **Time** comes from a [`Clock`]. Production code uses [`SystemClock`]; tests
 //!   use a [`ManualClock`] and move it with [`ManualClock::advance`] instead of
 //!   sleeping.
+//! - **Waiting** goes through a [`Sleeper`], the crate's one async trait. Tests use a
+//!   [`ManualSleeper`], which moves a [`ManualClock`] and records each wait;
+//!   production code uses `TokioSleeper` (feature `tokio`, off by default).
 //! - **Randomness** is a parameter. Backoff jitter takes `&mut R` where
 //!   `R: rand::Rng`, as tower's retry policy does, so a test can pass a fixed
 //!   source and assert exact delays.
@@ -33,6 +36,8 @@
 //!   [`is_retryable`](ApiError::is_retryable) rule.
 //! - [`RateLimit`]: the `x-ratelimit-*` and `retry-after` headers of GitHub,
 //!   Discord and others.
+//! - [`link_values`] and [`next_link`]: the `Link` header (RFC 8288) that GitHub and
+//!   Sentry paginate with.
 //! - [`SecretUrl`], [`redact`] and the re-exported [`SecretString`]: webhook URLs
 //!   and tokens that never show up in `Debug`, `Display` or error messages.
 //! - [`CoreError`]: the crate's one error enum.
@@ -49,6 +54,8 @@
 //! - `url`: WHATWG-conformant parsing of webhook URLs inside [`SecretUrl`].
 //! - `thiserror`: derives [`CoreError`]; `serde`: lets configs deserialize a
 //!   [`SecretUrl`].
+//! - `async-trait`: the [`Sleeper`] trait, as every async trait of the workspace.
+//! - `tokio` (optional, feature `tokio`, only its `time` feature): `TokioSleeper`.
 //!
 //! # Example
 //!
@@ -106,15 +113,19 @@ mod error;
 mod http;
 mod policy;
 mod secret;
+mod sleeper;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, SecretUrlError};
 pub use http::{
-    is_retryable_status, parse_retry_after, ApiError, ApiErrorKind, RateLimit, RetryAfter,
-    ServiceErrorCode,
+    is_retryable_status, link_values, next_link, parse_retry_after, ApiError, ApiErrorKind,
+    LinkValue, RateLimit, RetryAfter, ServiceErrorCode,
 };
 pub use policy::{
     Backoff, Decision, DelaySource, Failure, GiveUpReason, Jitter, RetryPolicy, Retryable,
 };
 pub use secrecy::{ExposeSecret, SecretString};
 pub use secret::{redact, SecretUrl, REDACTED};
+#[cfg(feature = "tokio")]
+pub use sleeper::TokioSleeper;
+pub use sleeper::{ManualSleeper, Sleeper};

@@ -144,31 +144,27 @@ impl Histogram {
     /// # Errors
     /// [`SloError::InvalidConfig`] naming the offending `buckets[i]`.
     pub fn new(bounds: &[f64]) -> Result<Self, SloError> {
-        let bounds = validate_bounds(bounds)?;
+        Ok(Self::empty(validate_bounds(bounds)?))
+    }
+
+    /// An empty histogram over already valid finite `bounds`.
+    fn empty(bounds: Vec<f64>) -> Self {
         let counts = vec![0; bounds.len() + 1];
-        Ok(Self {
+        Self {
             bounds,
             counts,
             total: 0,
-        })
+        }
     }
 
     /// An empty histogram with [`PROMETHEUS_DEFAULT_BUCKETS`].
     pub fn prometheus_default() -> Self {
-        Self {
-            bounds: PROMETHEUS_DEFAULT_BUCKETS.to_vec(),
-            counts: vec![0; PROMETHEUS_DEFAULT_BUCKETS.len() + 1],
-            total: 0,
-        }
+        Self::empty(PROMETHEUS_DEFAULT_BUCKETS.to_vec())
     }
 
     /// An empty histogram with [`WEB_LATENCY_BUCKETS`].
     pub fn web_latency() -> Self {
-        Self {
-            bounds: WEB_LATENCY_BUCKETS.to_vec(),
-            counts: vec![0; WEB_LATENCY_BUCKETS.len() + 1],
-            total: 0,
-        }
+        Self::empty(WEB_LATENCY_BUCKETS.to_vec())
     }
 
     /// A histogram from bounds (as in [`Histogram::new`]) and per-bucket (not cumulative)

@@ -6,10 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use parky_core::{
-    parse_retry_after, redact, ApiError, Clock, ExposeSecret, SecretString, SystemClock,
-};
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use parky_core::{redact, ApiError, Clock, SecretString, SystemClock};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,6 +16,7 @@ use super::metrics::{CanaryMetrics, WindowTraffic};
 use crate::error::DeployError;
 use crate::model::TrafficSplit;
 use crate::policy::judge::TrafficSample;
+use crate::workers::{bearer_header, retry_after};
 
 const SERVICE: &str = "cloudflare";
 
@@ -63,6 +62,8 @@ pub struct WorkersAnalytics {
     endpoint: Url,
     account_id: String,
     token: SecretString,
+    /// `Bearer <token>`, marked sensitive; built once in `new`.
+    auth: HeaderValue,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
 }
@@ -104,11 +105,7 @@ impl WorkersAnalytics {
         if account_id.trim().is_empty() {
             return Err(config_error("account_id", "empty"));
         }
-        let exposed = token.expose_secret();
-        if exposed.trim().is_empty() || HeaderValue::from_str(&format!("Bearer {exposed}")).is_err()
-        {
-            return Err(config_error("token", "empty, or not a valid header value"));
-        }
+        let auth = bearer_header(&token)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -120,6 +117,7 @@ impl WorkersAnalytics {
             endpoint: url,
             account_id: account_id.to_owned(),
             token,
+            auth,
             http,
             clock: Arc::new(SystemClock),
         })
@@ -256,14 +254,11 @@ impl CanaryMetrics for WorkersAnalytics {
     ) -> Result<WindowTraffic, DeployError> {
         let operation = format!("query Workers analytics of {script}");
         let body = self.request_body(script, from, to);
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
-            .map_err(|_| config_error("token", "not a valid header value"))?;
-        auth.set_sensitive(true);
         tracing::debug!(script, %from, %to, "cloudflare analytics query");
         let response = self
             .http
             .post(self.endpoint.clone())
-            .header(AUTHORIZATION, auth)
+            .header(AUTHORIZATION, self.auth.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_string())
@@ -279,11 +274,7 @@ impl CanaryMetrics for WorkersAnalytics {
                 self.api_error(&operation, error)
             })?;
         let status = response.status().as_u16();
-        let wait = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, self.clock.now()).ok());
+        let wait = retry_after(response.headers(), self.clock.now());
         let bytes = response.bytes().await.map_err(|e| {
             self.api_error(
                 &operation,

@@ -360,20 +360,6 @@ fn status_of(store: &Store) -> Result<ControllerStatus, DeployError> {
     })
 }
 
-fn journal_of(store: &Store) -> Result<Vec<JournalEntry>, DeployError> {
-    Ok(store
-        .journal()?
-        .into_iter()
-        .map(|r| JournalEntry {
-            id: r.id,
-            at: r.at,
-            holder: r.holder,
-            kind: r.kind,
-            detail: r.detail,
-        })
-        .collect())
-}
-
 /// A controller's state file opened **read-only**, for reports (`canary status`, `deploy
 /// autorollback report`): it never creates, migrates or writes the file, takes no lease,
 /// and refuses a file that is not a Parky canary state file
@@ -409,7 +395,7 @@ impl StateFile {
     /// # Errors
     /// The state file's errors.
     pub fn journal(&self) -> Result<Vec<JournalEntry>, DeployError> {
-        journal_of(&self.store)
+        self.store.journal()
     }
 }
 
@@ -674,7 +660,7 @@ impl CanaryController {
     /// # Errors
     /// The state file's errors.
     pub fn journal(&self) -> Result<Vec<JournalEntry>, DeployError> {
-        journal_of(&self.store)
+        self.store.journal()
     }
 
     fn begin_command(&self, now: DateTime<Utc>) -> Result<Record, DeployError> {
@@ -755,7 +741,7 @@ impl CanaryController {
                         &intent.actions,
                     ));
                     if let Some(slot) = intent.slot {
-                        record.last_slot = Some(record.last_slot.map_or(slot, |l| l.max(slot)));
+                        record.complete_slot(slot);
                     }
                     recovery = Some(Recovery::Adopted {
                         split: intent.target.clone(),
@@ -939,7 +925,7 @@ impl CanaryController {
         record.step = Some(step);
         record.pending = None;
         if let Some(slot) = tick_slot {
-            record.last_slot = Some(record.last_slot.map_or(slot, |l| l.max(slot)));
+            record.complete_slot(slot);
         }
         self.store.commit(holder, now, &record, &notes)?;
         Ok(self.report(&record, recovery, actions, deployments, decisions, current))

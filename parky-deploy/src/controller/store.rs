@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OpenFlags, Transaction, TransactionBehavior};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::JournalEntry;
 use crate::error::DeployError;
 use crate::model::TrafficSplit;
 use crate::policy::canary::{Action, CanaryConfig, CanaryPlan, CanaryState};
@@ -201,6 +202,13 @@ pub(super) struct Record {
     pub(super) last_slot: Option<i64>,
 }
 
+impl Record {
+    /// Records that the tick of `slot` completed; `last_slot` only ever grows.
+    pub(super) fn complete_slot(&mut self, slot: i64) {
+        self.last_slot = Some(self.last_slot.map_or(slot, |last| last.max(slot)));
+    }
+}
+
 /// The lease row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LeaseRow {
@@ -248,16 +256,6 @@ pub(super) enum Begin {
 pub(super) enum Purpose {
     Tick { slot: i64 },
     Command,
-}
-
-/// A journal line as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct JournalRow {
-    pub(super) id: i64,
-    pub(super) at: DateTime<Utc>,
-    pub(super) holder: String,
-    pub(super) kind: String,
-    pub(super) detail: String,
 }
 
 /// The SQLite file behind one controller.
@@ -652,7 +650,7 @@ impl Store {
     }
 
     /// Every journal line, oldest first.
-    pub(super) fn journal(&self) -> Result<Vec<JournalRow>, DeployError> {
+    pub(super) fn journal(&self) -> Result<Vec<JournalEntry>, DeployError> {
         let operation = "read the journal";
         let connection = self.lock();
         let mut statement = connection
@@ -660,7 +658,7 @@ impl Store {
             .map_err(|e| self.error(operation, e))?;
         let rows = statement
             .query_map([], |r| {
-                Ok(JournalRow {
+                Ok(JournalEntry {
                     id: r.get(0)?,
                     at: from_millis(r.get(1)?),
                     holder: r.get(2)?,

@@ -80,15 +80,14 @@ impl CommandDeployer {
             Some(dir) => self.base_dir.join(dir),
             None => self.base_dir.clone(),
         };
-        let mut command = std::process::Command::new(&program);
+        let mut command = tokio::process::Command::new(&program);
         command
             .args(step.command.iter().skip(1))
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut command = tokio::process::Command::from(command);
-        command.kill_on_drop(true);
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         tracing::info!(service, operation, %program, dir = %dir.display(), "running");
         let child = command.spawn().map_err(|e| {
             let reason = if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() {

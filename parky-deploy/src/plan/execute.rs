@@ -4,11 +4,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use parky_core::{Clock, ManualClock};
+use parky_core::Clock;
 
 use super::config::{DeployPlan, ServiceSpec, SmokeTest};
 use super::secrets::{check_secrets, SecretStore};
@@ -52,44 +51,9 @@ pub trait Prober: Send + Sync + fmt::Debug {
     async fn probe(&self, service: &str, test: &SmokeTest) -> ProbeResult;
 }
 
-/// Waits between smoke-test attempts. Injected so tests never sleep.
-#[async_trait]
-pub trait Sleeper: Send + Sync + fmt::Debug {
-    /// Return after `duration` (by whatever clock the sleeper serves).
-    async fn sleep(&self, duration: Duration);
-}
-
-/// A [`Sleeper`] that moves a [`ManualClock`] instead of waiting and records each wait.
-#[derive(Debug, Clone)]
-pub struct ManualSleeper {
-    clock: ManualClock,
-    slept: Arc<Mutex<Vec<Duration>>>,
-}
-
-impl ManualSleeper {
-    /// A sleeper advancing `clock` (clones share time).
-    #[must_use]
-    pub fn new(clock: ManualClock) -> Self {
-        Self {
-            clock,
-            slept: Arc::default(),
-        }
-    }
-
-    /// Every wait so far, in order.
-    #[must_use]
-    pub fn slept(&self) -> Vec<Duration> {
-        lock(&self.slept).clone()
-    }
-}
-
-#[async_trait]
-impl Sleeper for ManualSleeper {
-    async fn sleep(&self, duration: Duration) {
-        lock(&self.slept).push(duration);
-        self.clock.advance(duration);
-    }
-}
+// Waits between smoke-test attempts go through `parky-core`'s `Sleeper` (injected so tests
+// never sleep); `ManualSleeper` moves a `ManualClock` instead.
+pub use parky_core::{ManualSleeper, Sleeper};
 
 /// A poisoned lock still guards a valid value (every mutation here is a single push or
 /// insert), so recovering it is sound and avoids a panic.

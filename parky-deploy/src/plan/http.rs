@@ -1,12 +1,14 @@
-//! [`HttpProber`] (reqwest, rustls) and [`TokioSleeper`]: the real smoke-test adapters.
-
-use std::time::Duration;
+//! [`HttpProber`] (reqwest, rustls) and [`TokioSleeper`] (from `parky-core`): the real
+//! smoke-test adapters.
 
 use async_trait::async_trait;
 
 use super::config::SmokeTest;
-use super::execute::{ProbeResult, Prober, Sleeper};
+use super::execute::{ProbeResult, Prober};
 use crate::error::DeployError;
+
+// The real `Sleeper`: `tokio::time::sleep` (it follows tokio's paused test time too).
+pub use parky_core::TokioSleeper;
 
 /// A [`Prober`] that sends `GET <url>` and passes when the status equals
 /// `expect_status`.
@@ -99,15 +101,4 @@ fn describe(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The real [`Sleeper`]: `tokio::time::sleep` (it follows tokio's paused test time too).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioSleeper;
-
-#[async_trait]
-impl Sleeper for TokioSleeper {
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
 }

@@ -53,6 +53,8 @@ pub struct WorkersClient {
     base: Url,
     account_id: String,
     token: SecretString,
+    /// `Bearer <token>`, marked sensitive; built once in `new`.
+    auth: HeaderValue,
     per_page: Option<u32>,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
@@ -104,11 +106,7 @@ impl WorkersClient {
         if account_id.trim().is_empty() {
             return Err(config_error("account_id", "empty"));
         }
-        let exposed = token.expose_secret();
-        if exposed.trim().is_empty() || HeaderValue::from_str(&format!("Bearer {exposed}")).is_err()
-        {
-            return Err(config_error("token", "empty, or not a valid header value"));
-        }
+        let auth = bearer_header(&token)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -120,6 +118,7 @@ impl WorkersClient {
             base,
             account_id: account_id.to_owned(),
             token,
+            auth,
             per_page: None,
             http,
             clock: Arc::new(SystemClock),
@@ -195,11 +194,10 @@ impl WorkersClient {
         body: Option<&Value>,
     ) -> Result<Page, DeployError> {
         tracing::debug!(%method, path = url.path(), "cloudflare request");
-        // Checked in `new`: the token makes a valid header value.
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose_secret()))
-            .map_err(|_| config_error("token", "not a valid header value"))?;
-        auth.set_sensitive(true);
-        let mut request = self.http.request(method, url).header(AUTHORIZATION, auth);
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, self.auth.clone());
         if let Some(body) = body {
             request = request
                 .header(CONTENT_TYPE, "application/json")
@@ -448,8 +446,23 @@ impl WireDeployment {
     }
 }
 
+/// `Authorization: Bearer <token>`, marked sensitive (never logged by the HTTP stack).
+///
+/// # Errors
+/// [`DeployError::InvalidConfig`] with field `token` when the token is empty or cannot be
+/// sent in a header (control characters).
+pub(crate) fn bearer_header(token: &SecretString) -> Result<HeaderValue, DeployError> {
+    let exposed = token.expose_secret();
+    let mut auth = HeaderValue::from_str(&format!("Bearer {exposed}"))
+        .ok()
+        .filter(|_| !exposed.trim().is_empty())
+        .ok_or_else(|| config_error("token", "empty, or not a valid header value"))?;
+    auth.set_sensitive(true);
+    Ok(auth)
+}
+
 /// `Retry-After` as delta-seconds or HTTP-date (RFC 9110), resolved against `now`.
-fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())

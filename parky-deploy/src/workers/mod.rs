@@ -36,6 +36,8 @@ use crate::error::DeployError;
 use crate::model::{TrafficSplit, VersionId};
 
 #[cfg(feature = "http")]
+pub(crate) use http::{bearer_header, retry_after};
+#[cfg(feature = "http")]
 pub use http::{WorkersClient, CLOUDFLARE_API_BASE, MAX_PAGES};
 pub use simulator::{
     Operation, VersionBehaviour, VersionSample, WindowSample, WorkersSimulator, MAX_WINDOW_REQUESTS,

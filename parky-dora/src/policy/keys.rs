@@ -245,7 +245,7 @@ pub fn compute(history: &DeliveryHistory, policy: &KeysPolicy) -> Result<FourKey
         }
         let mut week = weeks.get_mut(&window.week_of(d.at));
         let linked = incidents.linked(&d.id);
-        let failed = d.outcome == DeploymentOutcome::Failure || !linked.is_empty();
+        let failed = d.outcome == DeploymentOutcome::Failure || linked.is_some();
         if let Some(w) = week.as_deref_mut() {
             w.completed += 1;
         }
@@ -271,10 +271,9 @@ pub fn compute(history: &DeliveryHistory, policy: &KeysPolicy) -> Result<FourKey
         if let Some(w) = week.as_deref_mut() {
             w.failed += 1;
         }
-        let recovered_at = if linked.is_empty() {
-            next_success.get(i).copied().flatten()
-        } else {
-            latest_resolution(&linked)
+        let recovered_at = match linked {
+            None => next_success.get(i).copied().flatten(),
+            Some(linked) => latest_resolution(linked.values()),
         };
         match recovered_at {
             None => recovery.unrecovered += 1,
@@ -392,9 +391,11 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 }
 
 /// The latest resolution of `incidents`, `None` if any is still open.
-fn latest_resolution(incidents: &[LinkedIncident]) -> Option<DateTime<Utc>> {
+fn latest_resolution<'a>(
+    incidents: impl IntoIterator<Item = &'a LinkedIncident>,
+) -> Option<DateTime<Utc>> {
     incidents
-        .iter()
+        .into_iter()
         .map(|i| i.resolved_at)
         .try_fold(None, |latest: Option<DateTime<Utc>>, r| {
             r.map(|r| Some(latest.map_or(r, |l| l.max(r))))
@@ -439,11 +440,10 @@ impl<'a> IncidentIndex<'a> {
         Self { by_deployment }
     }
 
-    fn linked(&self, deployment: &str) -> Vec<LinkedIncident> {
-        self.by_deployment
-            .get(deployment)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
+    /// The incidents linked to `deployment` by id; `None` when there is none (a deployment
+    /// in the index always has at least one).
+    fn linked(&self, deployment: &str) -> Option<&BTreeMap<&'a str, LinkedIncident>> {
+        self.by_deployment.get(deployment)
     }
 }
 

@@ -174,6 +174,14 @@ pub(super) fn trend_cells(w: &WeeklyKeys) -> [String; 6] {
     ]
 }
 
+/// "Last 4 weeks (weeks start Monday 00:00 Asia/Tokyo)", with the zone name `tz` as given
+/// (escaped or not by the caller).
+fn trend_heading(r: &DoraReport, tz: &str) -> String {
+    let n = r.trend.len();
+    let weeks = if n == 1 { "week" } else { "weeks" };
+    format!("Last {n} {weeks} (weeks start Monday 00:00 {tz})")
+}
+
 pub(super) const TREND_HEADERS: [&str; 6] = [
     "week",
     "deploys",
@@ -196,13 +204,7 @@ pub(super) fn render_text(r: &DoraReport) -> String {
     }
     if !r.trend.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "Last {} {} (weeks start Monday 00:00 {}):",
-            r.trend.len(),
-            if r.trend.len() == 1 { "week" } else { "weeks" },
-            r.window.tz
-        );
+        let _ = writeln!(out, "{}:", trend_heading(r, &r.window.tz));
         let rows: Vec<[String; 6]> = r.trend.iter().map(trend_cells).collect();
         let mut widths = TREND_HEADERS.map(str::len);
         for row in &rows {
@@ -264,13 +266,7 @@ pub(super) fn render_markdown(r: &DoraReport) -> String {
     }
     if !r.trend.is_empty() {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "### Last {} {} (weeks start Monday 00:00 {})",
-            r.trend.len(),
-            if r.trend.len() == 1 { "week" } else { "weeks" },
-            md(&r.window.tz)
-        );
+        let _ = writeln!(out, "### {}", trend_heading(r, &md(&r.window.tz)));
         let _ = writeln!(out);
         let _ = writeln!(out, "| {} |", TREND_HEADERS.join(" | "));
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");

@@ -388,7 +388,11 @@ impl GitHistory {
     /// output does not parse.
     pub fn history(&self) -> Result<DeliveryHistory, DoraError> {
         let releases = self.releases()?;
-        self.build(&releases, 0)
+        let shipped = (0..releases.len())
+            .map(|index| self.release_commits(&releases, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        let unreleased = self.unreleased_commits(&releases)?;
+        Ok(self.build(&releases, 0, &shipped, &unreleased, &self.service()))
     }
 
     /// Collect for `query` (blocking; [`DeliverySource::collect`] runs this on the calling
@@ -403,12 +407,18 @@ impl GitHistory {
         }
         let releases = self.releases()?;
         // Start at the last release before `since`, then walk back while it failed (its
-        // commits may ship in the window) — see the module docs, "Cost".
+        // commits may ship in the window) — see the module docs, "Cost". Each release's
+        // commits are read once: a step back reads only the release it adds.
         let mut start = releases
             .partition_point(|r| r.at < query.since)
             .saturating_sub(1);
+        let mut shipped = (start..releases.len())
+            .map(|index| self.release_commits(&releases, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        let unreleased = self.unreleased_commits(&releases)?;
+        let service = self.service();
         loop {
-            let history = self.build(&releases, start)?;
+            let history = self.build(&releases, start, &shipped, &unreleased, &service);
             let start_failed = releases.get(start).is_some_and(|release| {
                 history
                     .deployments
@@ -419,6 +429,7 @@ impl GitHistory {
                 return select(&history, query);
             }
             start -= 1;
+            shipped.insert(0, self.release_commits(&releases, start)?);
         }
     }
 
@@ -615,43 +626,70 @@ impl GitHistory {
         Ok(commits)
     }
 
-    /// Build the history of `releases[start..]` (commits, changes, failures).
-    fn build(&self, releases: &[Release], start: usize) -> Result<DeliveryHistory, DoraError> {
-        let service = self.service();
+    /// The commits `releases[index]` ships: `git rev-list previous..tag` (all its ancestors
+    /// for the first release), the newest [`GitOptions::max_commits_per_release`].
+    fn release_commits(
+        &self,
+        releases: &[Release],
+        index: usize,
+    ) -> Result<Vec<Commit>, DoraError> {
+        let Some(release) = releases.get(index) else {
+            return Ok(Vec::new());
+        };
         let limit = self.options.max_commits_per_release;
-        // Commits of each release read, and where each commit first shipped.
-        let mut shipped: Vec<Vec<Commit>> = Vec::new();
-        let mut first_release: HashMap<String, usize> = HashMap::new();
-        for (index, release) in releases.iter().enumerate().skip(start) {
-            let exclude = index
-                .checked_sub(1)
-                .and_then(|p| releases.get(p))
-                .map(|p| format!("^{}", p.commit));
-            let mut range = vec![release.commit.as_str()];
-            if let Some(exclude) = &exclude {
-                range.push(exclude);
-            }
-            let mut commits = self.log(&range, Some(limit.saturating_add(1)))?;
-            if commits.len() > limit {
-                tracing::warn!(
-                    tag = %release.tag,
-                    limit,
-                    "release ships more commits than max_commits_per_release; the oldest are left out"
-                );
-                commits.truncate(limit);
-            }
-            for commit in &commits {
-                first_release.entry(commit.id.clone()).or_insert(index);
-            }
-            shipped.push(commits);
+        let exclude = index
+            .checked_sub(1)
+            .and_then(|p| releases.get(p))
+            .map(|p| format!("^{}", p.commit));
+        let mut range = vec![release.commit.as_str()];
+        if let Some(exclude) = &exclude {
+            range.push(exclude);
         }
-        let unreleased = match (&self.options.head, releases.last()) {
+        let mut commits = self.log(&range, Some(limit.saturating_add(1)))?;
+        if commits.len() > limit {
+            tracing::warn!(
+                tag = %release.tag,
+                limit,
+                "release ships more commits than max_commits_per_release; the oldest are left out"
+            );
+            commits.truncate(limit);
+        }
+        Ok(commits)
+    }
+
+    /// The commits reachable from [`GitOptions::head`] and not from the newest release.
+    fn unreleased_commits(&self, releases: &[Release]) -> Result<Vec<Commit>, DoraError> {
+        match (&self.options.head, releases.last()) {
             (Some(head), Some(last)) => {
                 let exclude = format!("^{}", last.commit);
-                self.log(&[head.as_str(), exclude.as_str()], Some(limit))?
+                self.log(
+                    &[head.as_str(), exclude.as_str()],
+                    Some(self.options.max_commits_per_release),
+                )
             }
-            _ => Vec::new(),
-        };
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Build the history of `releases[start..]` (changes, failures) from the commits each
+    /// ships (`shipped[i]` for `releases[start + i]`) and the `unreleased` ones.
+    fn build(
+        &self,
+        releases: &[Release],
+        start: usize,
+        shipped: &[Vec<Commit>],
+        unreleased: &[Commit],
+        service: &str,
+    ) -> DeliveryHistory {
+        // Where each commit first shipped.
+        let mut first_release: HashMap<String, usize> = HashMap::new();
+        for (offset, commits) in shipped.iter().enumerate() {
+            for commit in commits {
+                first_release
+                    .entry(commit.id.clone())
+                    .or_insert(start + offset);
+            }
+        }
 
         let all: Vec<&Commit> = shipped.iter().flatten().chain(unreleased.iter()).collect();
         let by_id: HashMap<&str, &Commit> = all.iter().map(|c| (c.id.as_str(), *c)).collect();
@@ -668,7 +706,7 @@ impl GitHistory {
         );
         self.patch_failures(releases, start, &mut failed, &mut incidents);
 
-        let pull_requests = pull_requests(releases, start, &shipped, &by_id);
+        let pull_requests = pull_requests(releases, start, shipped, &by_id);
 
         let mut deployments = Vec::new();
         let mut changes = Vec::new();
@@ -680,7 +718,7 @@ impl GitHistory {
             };
             deployments.push(Deployment {
                 id: release.tag.clone(),
-                service: service.clone(),
+                service: service.to_owned(),
                 environment: self.options.environment.clone(),
                 commit: release.commit.clone(),
                 at: release.at,
@@ -705,17 +743,14 @@ impl GitHistory {
                 });
             }
         }
-        incidents.retain(|i: &Incident| {
-            i.deployment
-                .as_deref()
-                .is_some_and(|d| deployments.iter().any(|dep| dep.id == d))
-        });
+        let built: HashSet<&str> = deployments.iter().map(|d| d.id.as_str()).collect();
+        incidents.retain(|i: &Incident| i.deployment.as_deref().is_some_and(|d| built.contains(d)));
         incidents.sort_by(|a, b| a.opened_at.cmp(&b.opened_at).then_with(|| a.id.cmp(&b.id)));
-        Ok(DeliveryHistory {
+        DeliveryHistory {
             deployments,
             changes,
             incidents,
-        })
+        }
     }
 
     /// Rule 1: reverts of commits that had shipped.

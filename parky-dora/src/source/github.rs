@@ -70,8 +70,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use parky_core::{
-    ApiError, Backoff, Clock, Decision, ExposeSecret, Failure, GiveUpReason, Jitter, ManualClock,
-    RateLimit, RetryPolicy, SecretString, SystemClock,
+    ApiError, Backoff, Clock, Decision, ExposeSecret, Failure, GiveUpReason, Jitter, RateLimit,
+    RetryPolicy, SecretString, SystemClock,
 };
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
@@ -106,61 +106,9 @@ pub const SECONDARY_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 const SERVICE: &str = "github";
 const BODY_EXCERPT_CHARS: usize = 200;
 
-/// Waits between attempts. Injected so tests never sleep.
-#[async_trait]
-pub trait Sleeper: Send + Sync + fmt::Debug {
-    /// Return after `duration` (by whatever clock the sleeper serves).
-    async fn sleep(&self, duration: Duration);
-}
-
-/// A [`Sleeper`] on tokio's timer (real time, or paused time in tests).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioSleeper;
-
-#[async_trait]
-impl Sleeper for TokioSleeper {
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
-
-/// A [`Sleeper`] that moves a [`ManualClock`] instead of waiting, and records each wait.
-#[derive(Debug, Clone)]
-pub struct ManualSleeper {
-    clock: ManualClock,
-    slept: Arc<Mutex<Vec<Duration>>>,
-}
-
-impl ManualSleeper {
-    /// A sleeper advancing `clock` (clones share time and the record).
-    #[must_use]
-    pub fn new(clock: ManualClock) -> Self {
-        Self {
-            clock,
-            slept: Arc::default(),
-        }
-    }
-
-    /// Every wait so far, in order.
-    #[must_use]
-    pub fn slept(&self) -> Vec<Duration> {
-        self.slept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-#[async_trait]
-impl Sleeper for ManualSleeper {
-    async fn sleep(&self, duration: Duration) {
-        self.clock.advance(duration);
-        self.slept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(duration);
-    }
-}
+// Waits between attempts go through `parky-core`'s `Sleeper` (injected so tests never
+// sleep): `TokioSleeper` by default, `ManualSleeper` (moves a `ManualClock`) in tests.
+pub use parky_core::{ManualSleeper, Sleeper, TokioSleeper};
 
 /// Which part of the collection a [`Progress`] report is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -721,8 +669,8 @@ impl GitHubSource {
     fn next_link(&self, operation: &str, headers: &HeaderMap) -> Result<Option<Url>, DoraError> {
         for value in headers.get_all(LINK) {
             let Ok(value) = value.to_str() else { continue };
-            if let Some(next) = parse_link_next(value) {
-                return self.same_origin(operation, &next).map(Some);
+            if let Some(next) = parky_core::next_link(value) {
+                return self.same_origin(operation, next).map(Some);
             }
         }
         Ok(None)
@@ -1350,38 +1298,6 @@ fn classify(status: u16, limit: &RateLimit, body: &[u8], now: DateTime<Utc>) -> 
     }
 }
 
-/// The `rel="next"` URL of a `Link` header value (RFC 8288).
-fn parse_link_next(value: &str) -> Option<String> {
-    let mut rest = value;
-    while let Some(open) = rest.find('<') {
-        let after = &rest[open + 1..];
-        let close = after.find('>')?;
-        let target = &after[..close];
-        let params_end = after[close + 1..]
-            .find('<')
-            .map_or(after.len(), |p| close + 1 + p);
-        let params = &after[close + 1..params_end];
-        let is_next = params.split(';').any(|param| {
-            let Some((name, value)) = param.split_once('=') else {
-                return false;
-            };
-            name.trim().eq_ignore_ascii_case("rel")
-                && value
-                    .trim()
-                    .trim_end_matches(',')
-                    .trim()
-                    .trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|rel| rel.eq_ignore_ascii_case("next"))
-        });
-        if is_next {
-            return Some(target.to_owned());
-        }
-        rest = &after[params_end..];
-    }
-    None
-}
-
 /// The deployment an incident issue's body names (see the module docs).
 fn linked_deployment(body: &str) -> Option<String> {
     for line in body.lines() {
@@ -1527,6 +1443,11 @@ struct ApiIssue {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// The shared `Link` parser, owned as the link is used here.
+    fn parse_link_next(value: &str) -> Option<String> {
+        parky_core::next_link(value).map(str::to_owned)
+    }
 
     #[test]
     fn link_header() {

@@ -119,7 +119,6 @@ pub(crate) fn check_query(query: &Query) -> Result<(), DoraError> {
 /// it is empty.
 pub fn select(history: &DeliveryHistory, query: &Query) -> Result<DeliveryHistory, DoraError> {
     check_query(query)?;
-    let in_window = |d: &Deployment| d.at >= query.since && d.at < query.until;
 
     // Per service, in time order (ties by id, so the order is total).
     let mut by_service: BTreeMap<&str, Vec<&Deployment>> = BTreeMap::new();
@@ -143,11 +142,10 @@ pub fn select(history: &DeliveryHistory, query: &Query) -> Result<DeliveryHistor
                 break;
             }
         }
+        // The rest is the window: `since <= at` here, and only `at < until` was gathered.
         for deployment in &list[first_in_window..] {
-            if in_window(deployment) {
-                window_ids.insert(deployment.id.as_str());
-                deployments.push((*deployment).clone());
-            }
+            window_ids.insert(deployment.id.as_str());
+            deployments.push((*deployment).clone());
         }
     }
     deployments.sort_by(|a, b| {

@@ -73,7 +73,7 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use parky_core::{Clock, Decision, Failure, GiveUpReason, RetryPolicy, Retryable};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::NotifyError;
 use crate::message::Message;
 use crate::pipeline::PipelineSnapshot;
+use crate::policy::strategy::add;
 use crate::receiver::Notifier;
 use secrecy::SecretString;
 
@@ -556,14 +557,6 @@ fn give_up_text(reason: GiveUpReason) -> String {
             max_wait.as_secs_f64()
         ),
     }
-}
-
-/// `now + by`, saturating at the largest instant.
-pub(crate) fn add(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
-    TimeDelta::from_std(by)
-        .ok()
-        .and_then(|delta| now.checked_add_signed(delta))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// An instant as whole microseconds since the Unix epoch (every `DateTime<Utc>` fits).

@@ -365,7 +365,6 @@ impl SqliteOutbox {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Run `body` in one `BEGIN IMMEDIATE` transaction, committed if it returns `Ok`.
     /// SQLite keeps writing to a file that was deleted or replaced while it was open, and
     /// nothing would be durable any more: refuse every transaction once the path no longer
     /// names a regular file.
@@ -389,23 +388,13 @@ impl SqliteOutbox {
         }
     }
 
+    /// Run `body` in one `BEGIN IMMEDIATE` transaction, committed if it returns `Ok`.
     fn write<T>(
         &self,
         operation: &'static str,
         body: impl FnOnce(&Transaction<'_>, &Context<'_>) -> Result<T, NotifyError>,
     ) -> Result<T, NotifyError> {
-        self.check_file(operation)?;
-        let mut connection = self.lock();
-        let ctx = Context {
-            file: &self.file,
-            operation,
-        };
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(ctx.err())?;
-        let value = body(&tx, &ctx)?;
-        tx.commit().map_err(ctx.err())?;
-        Ok(value)
+        self.transaction(TransactionBehavior::Immediate, operation, body)
     }
 
     /// Run `body` in one read transaction (a consistent snapshot).
@@ -414,6 +403,15 @@ impl SqliteOutbox {
         operation: &'static str,
         body: impl FnOnce(&Transaction<'_>, &Context<'_>) -> Result<T, NotifyError>,
     ) -> Result<T, NotifyError> {
+        self.transaction(TransactionBehavior::Deferred, operation, body)
+    }
+
+    fn transaction<T>(
+        &self,
+        behavior: TransactionBehavior,
+        operation: &'static str,
+        body: impl FnOnce(&Transaction<'_>, &Context<'_>) -> Result<T, NotifyError>,
+    ) -> Result<T, NotifyError> {
         self.check_file(operation)?;
         let mut connection = self.lock();
         let ctx = Context {
@@ -421,7 +419,7 @@ impl SqliteOutbox {
             operation,
         };
         let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .transaction_with_behavior(behavior)
             .map_err(ctx.err())?;
         let value = body(&tx, &ctx)?;
         tx.commit().map_err(ctx.err())?;

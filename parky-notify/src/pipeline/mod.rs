@@ -120,9 +120,8 @@ pub struct Pipeline {
     now: Option<DateTime<Utc>>,
     store: BTreeMap<LabelSet, Tracked>,
     groups: BTreeMap<(String, String), Group>,
+    /// The notification log, by group key and receiver.
     log: BTreeMap<(String, String), LogEntry>,
-    /// The notification-log key of each `dedup_key`.
-    log_keys: BTreeMap<String, (String, String)>,
     sequences: BTreeMap<String, u64>,
     order: u64,
     held: Vec<Held>,
@@ -209,7 +208,6 @@ impl Pipeline {
             store: BTreeMap::new(),
             groups: BTreeMap::new(),
             log: BTreeMap::new(),
-            log_keys: BTreeMap::new(),
             sequences: BTreeMap::new(),
             order: 0,
             held: Vec::new(),
@@ -509,7 +507,7 @@ impl Pipeline {
         for key in keys {
             if let Some(bucket) = self.digests.remove(&key) {
                 for m in &bucket.messages {
-                    self.delivered(&m.dedup_key, t);
+                    self.delivered(m, t);
                 }
                 let message = self.digest_message(key.0, &key.1, &bucket.messages, t);
                 let order = self.next_order();
@@ -627,7 +625,7 @@ impl Pipeline {
         at: DateTime<Utc>,
     ) {
         let send_resolved = self.sends_resolved(receiver);
-        let dedup_key = format!("{group_key}|{receiver}");
+        let dedup_key = dedup_key(group_key, receiver);
         let firing_set: BTreeSet<LabelSet> =
             firing.iter().map(|t| t.alert.labels.clone()).collect();
         let resolved_set: BTreeSet<LabelSet> =
@@ -648,7 +646,6 @@ impl Pipeline {
         if reason == Reason::Repeat && self.is_pending(&dedup_key) {
             return;
         }
-        self.log_keys.insert(dedup_key.clone(), log_key.clone());
         self.log.insert(
             log_key,
             LogEntry {
@@ -687,14 +684,19 @@ impl Pipeline {
                 .any(|q| q.queue.iter().any(|m| m.dedup_key == dedup_key))
     }
 
-    /// A message of `dedup_key` went out (or into a digest) at `at`: the repeat interval
-    /// counts from then, not from when the message was created.
-    fn delivered(&mut self, dedup_key: &str, at: DateTime<Utc>) {
-        if let Some(entry) = self
-            .log_keys
-            .get(dedup_key)
-            .and_then(|k| self.log.get_mut(k))
-        {
+    /// `message` went out (or into a digest) at `at`: the repeat interval of its
+    /// notification-log entry counts from then, not from when the message was created.
+    /// (Digest messages have no entry.)
+    fn delivered(&mut self, message: &Message, at: DateTime<Utc>) {
+        let Some(group_key) = message
+            .dedup_key
+            .strip_suffix(message.receiver.as_str())
+            .and_then(|k| k.strip_suffix('|'))
+        else {
+            return;
+        };
+        let log_key = (group_key.to_owned(), message.receiver.clone());
+        if let Some(entry) = self.log.get_mut(&log_key) {
             entry.at = entry.at.max(at);
         }
     }
@@ -804,7 +806,7 @@ impl Pipeline {
                 .get_mut(receiver)
                 .and_then(|q| q.queue.pop_front())
             {
-                self.delivered(&message.dedup_key, at);
+                self.delivered(&message, at);
                 self.outgoing.push(message);
             }
         }
@@ -952,6 +954,12 @@ impl Pipeline {
             timestamp: at,
         }
     }
+}
+
+/// The `dedup_key` of the messages of a group to a receiver; `Pipeline::delivered` reads the
+/// group key back from it.
+fn dedup_key(group_key: &str, receiver: &str) -> String {
+    format!("{group_key}|{receiver}")
 }
 
 /// Whether two reports of the same labels describe one episode (their activity overlaps).

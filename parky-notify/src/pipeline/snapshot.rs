@@ -9,6 +9,7 @@ use super::{DigestBucket, Group, Held, LogEntry, Pipeline, RateQueue, TimedAlert
 use crate::error::NotifyError;
 use crate::message::Message;
 use crate::model::LabelSet;
+use crate::policy::route::MatchedRoute;
 use crate::severity::Severity;
 
 /// The version of the snapshot format this build writes and reads.
@@ -289,23 +290,18 @@ impl Pipeline {
                     (t.alert.labels.clone(), t)
                 })
                 .collect();
-            let mut route = None;
-            for labels in alerts.keys() {
-                let found = self
-                    .policy
-                    .route(labels)
-                    .into_iter()
-                    .find(|r| r.path == g.route && r.group_key(labels) == g.key);
-                match found {
-                    Some(r) if route.is_none() => route = Some(r),
-                    Some(_) => {}
-                    None => {
-                        route = None;
-                        break;
-                    }
-                }
-            }
-            match route {
+            // The group's route, if every one of its alerts still routes there under the
+            // same group key.
+            let routes: Option<Vec<MatchedRoute>> = alerts
+                .keys()
+                .map(|labels| {
+                    self.policy
+                        .route(labels)
+                        .into_iter()
+                        .find(|r| r.path == g.route && r.group_key(labels) == g.key)
+                })
+                .collect();
+            match routes.and_then(|routes| routes.into_iter().next()) {
                 Some(route) => {
                     self.groups.insert(
                         (g.route, g.key.clone()),
@@ -323,25 +319,22 @@ impl Pipeline {
                 None => orphans.extend(alerts),
             }
         }
-        self.log = BTreeMap::new();
-        self.log_keys = BTreeMap::new();
-        for l in snapshot.log {
-            if self.policy.receiver(&l.receiver).is_none() {
-                continue;
-            }
-            let dedup_key = format!("{}|{}", l.group_key, l.receiver);
-            let key = (l.group_key, l.receiver);
-            self.log_keys.insert(dedup_key, key.clone());
-            self.log.insert(
-                key,
-                LogEntry {
-                    firing: l.firing.into_iter().collect(),
-                    resolved: l.resolved.into_iter().collect(),
-                    at: l.at,
-                    severity: l.severity,
-                },
-            );
-        }
+        self.log = snapshot
+            .log
+            .into_iter()
+            .filter(|l| self.policy.receiver(&l.receiver).is_some())
+            .map(|l| {
+                (
+                    (l.group_key, l.receiver),
+                    LogEntry {
+                        firing: l.firing.into_iter().collect(),
+                        resolved: l.resolved.into_iter().collect(),
+                        at: l.at,
+                        severity: l.severity,
+                    },
+                )
+            })
+            .collect();
         self.sequences = snapshot.sequences;
         self.order = snapshot.order;
         self.held = snapshot

@@ -459,6 +459,7 @@ mod client {
     use super::{render, PART_MEMORY};
     use crate::error::NotifyError;
     use crate::message::Message;
+    use crate::policy::strategy::add;
     use crate::receiver::http::{excerpt, redact_url, Reply, Transport};
     use crate::receiver::{Delivery, Notifier, Sleeper, TokioSleeper};
 
@@ -756,11 +757,7 @@ mod client {
         }
 
         fn block_for(&self, now: DateTime<Utc>, wait: Duration) {
-            let until = TimeDelta::from_std(wait)
-                .ok()
-                .and_then(|d| now.checked_add_signed(d))
-                .unwrap_or(DateTime::<Utc>::MAX_UTC);
-            self.limiter().block_until(until);
+            self.limiter().block_until(add(now, wait));
         }
 
         fn failure(&self, reply: &Reply, now: DateTime<Utc>) -> NotifyError {

@@ -36,13 +36,15 @@
 //!
 //! [`SecretUrl::redact`]: parky_core::SecretUrl::redact
 //! [`SecretString`]: parky_core::SecretString
+//! [`ManualClock`]: parky_core::ManualClock
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
-use parky_core::ManualClock;
+#[cfg(feature = "http")]
+pub use parky_core::TokioSleeper;
+pub use parky_core::{ManualSleeper, Sleeper};
 
 use crate::error::NotifyError;
 use crate::message::Message;
@@ -177,72 +179,6 @@ impl Notifier for MemoryNotifier {
         let mut sent = self.lock();
         sent.push(message.clone());
         Ok(Delivery::Recorded { count: sent.len() })
-    }
-}
-
-/// Waits for a duration. Injected so that rate limiting can be tested without real time.
-#[async_trait]
-pub trait Sleeper: Send + Sync + fmt::Debug {
-    /// Return after `duration` has passed (by whatever clock the sleeper serves).
-    async fn sleep(&self, duration: Duration);
-}
-
-/// The real sleeper: `tokio::time::sleep` (so it also follows tokio's paused test time).
-#[cfg(feature = "http")]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioSleeper;
-
-#[cfg(feature = "http")]
-#[async_trait]
-impl Sleeper for TokioSleeper {
-    async fn sleep(&self, duration: Duration) {
-        tokio::time::sleep(duration).await;
-    }
-}
-
-/// A sleeper that moves a [`ManualClock`] forward instead of waiting, and records every
-/// requested wait. For tests and simulations.
-#[derive(Debug, Clone)]
-pub struct ManualSleeper {
-    clock: ManualClock,
-    slept: std::sync::Arc<Mutex<Vec<Duration>>>,
-}
-
-impl ManualSleeper {
-    /// A sleeper that advances `clock` (clones share time, so keep one in the test).
-    #[must_use]
-    pub fn new(clock: ManualClock) -> Self {
-        Self {
-            clock,
-            slept: std::sync::Arc::default(),
-        }
-    }
-
-    /// Every wait requested so far, in order.
-    #[must_use]
-    pub fn slept(&self) -> Vec<Duration> {
-        // A poisoned lock still holds a valid Vec; recovering avoids a panic.
-        self.slept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// The clock this sleeper moves.
-    #[must_use]
-    pub fn clock(&self) -> &ManualClock {
-        &self.clock
-    }
-}
-
-#[async_trait]
-impl Sleeper for ManualSleeper {
-    async fn sleep(&self, duration: Duration) {
-        self.slept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(duration);
-        self.clock.advance(duration);
     }
 }
 

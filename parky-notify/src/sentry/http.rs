@@ -274,49 +274,13 @@ fn parse_json(operation: &str, status: StatusCode, body: &[u8]) -> Result<Value,
 /// Sentry's `Link` header: `<url>; rel="previous"; results="false"; cursor="0:0:1",
 /// <url>; rel="next"; results="true"; cursor="0:100:0"`.
 pub fn next_cursor(link: &str) -> Option<String> {
-    split_links(link).into_iter().find_map(|entry| {
-        let mut rel = None;
-        let mut results = None;
-        let mut cursor = None;
-        let params = entry.rsplit_once('>').map_or(entry, |(_, params)| params);
-        for param in params.split(';') {
-            let Some((key, value)) = param.split_once('=') else {
-                continue;
-            };
-            let value = value.trim().trim_matches('"');
-            match key.trim().to_ascii_lowercase().as_str() {
-                "rel" => rel = Some(value),
-                "results" => results = Some(value),
-                "cursor" => cursor = Some(value),
-                _ => {}
-            }
-        }
-        (rel == Some("next") && results == Some("true"))
-            .then_some(cursor)
+    parky_core::link_values(link).find_map(|link| {
+        (link.param("rel") == Some("next") && link.param("results") == Some("true"))
+            .then(|| link.param("cursor"))
             .flatten()
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
     })
-}
-
-/// Split a `Link` header at the commas between links (not inside `<…>` or quotes).
-fn split_links(header: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut in_url, mut in_quotes, mut start) = (false, false, 0);
-    for (i, c) in header.char_indices() {
-        match c {
-            '<' if !in_quotes => in_url = true,
-            '>' if !in_quotes => in_url = false,
-            '"' if !in_url => in_quotes = !in_quotes,
-            ',' if !in_url && !in_quotes => {
-                parts.push(&header[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&header[start..]);
-    parts
 }
 
 /// An [`ApiError`] from an error reply: Sentry's message and code, and the wait it asks

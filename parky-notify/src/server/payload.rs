@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::error::NotifyError;
 use crate::model::LabelSet;
-use crate::outbox::add;
 use crate::pipeline::TimedAlert;
+use crate::policy::strategy::add;
 
 /// The only Alertmanager webhook payload version understood.
 pub const ALERTMANAGER_VERSION: &str = "4";

@@ -14,6 +14,7 @@ use crate::error::NotifyError;
 use crate::message::Message;
 use crate::outbox::{deliver_due, DeliveryPolicy, DeliveryReport, Enqueued, Outbox};
 use crate::pipeline::{Pipeline, TimedAlert};
+use crate::policy::strategy::add;
 use crate::receiver::Notifier;
 use crate::server::payload::DEFAULT_ALERTMANAGER_TTL;
 
@@ -345,11 +346,7 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "notification round failed"),
             }
             let now = self.clock.now();
-            let poll =
-                chrono::TimeDelta::from_std(self.poll_interval).unwrap_or(chrono::TimeDelta::MAX);
-            let deadline = now
-                .checked_add_signed(poll)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            let deadline = add(now, self.poll_interval);
             let deadline = self.next_wakeup().map_or(deadline, |w| w.min(deadline));
             // At least a few milliseconds, so that an event the pipeline could not process
             // (see `Pipeline::tick`) cannot make the loop spin.
