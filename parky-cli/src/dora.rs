@@ -13,7 +13,7 @@ use parky_dora::policy::{parse_tz, KeysPolicy, LeadTimeStart, ReportYear, Window
 use parky_dora::report::{DoraReport, ReportOptions};
 use parky_dora::source::git::{GitHistory, GitOptions, TagPattern};
 use parky_dora::source::github::{GitHubSource, Progress, ProgressFn};
-use parky_dora::source::memory::MemorySource;
+use parky_dora::source::memory::select;
 use parky_dora::source::{DeliverySource, Query};
 use parky_dora::DoraError;
 use secrecy::SecretString;
@@ -253,10 +253,8 @@ fn collect(args: &DoraReportArgs, query: &Query) -> Result<(DeliveryHistory, Str
                 ),
             )
         })?;
-        let runtime = crate::runtime()?;
-        let selected = runtime
-            .block_on(MemorySource::new(history).collect(query))
-            .map_err(dora)?;
+        // The same selection as every source applies (no async runtime needed for a file).
+        let selected = select(&history, query).map_err(dora)?;
         let name = path.file_stem().map_or_else(
             || "history".to_owned(),
             |s| s.to_string_lossy().into_owned(),
@@ -275,7 +273,8 @@ fn collect(args: &DoraReportArgs, query: &Query) -> Result<(DeliveryHistory, Str
                 TagPattern::regex(pattern).map_err(|e| flag("--tag-pattern", e.to_string()))?;
         }
         let git = GitHistory::new(path)
-            .and_then(|g| g.with_options(options))
+            .map_err(|e| flag("--git", e.to_string()))?
+            .with_options(options)
             .map_err(dora)?;
         let name = git.service();
         let history = git.collect_blocking(query).map_err(dora)?;
@@ -352,7 +351,20 @@ pub(crate) fn report(args: &DoraReportArgs, out: &mut impl Write) -> Result<(), 
         year,
         trend_weeks,
     };
-    let report = DoraReport::build(&history, &policy, &options).map_err(dora)?;
+    let report = DoraReport::build(&history, &policy, &options).map_err(|e| match e {
+        // An inconsistent history comes from the file or repository the user named.
+        DoraError::InvalidHistory { reason } => {
+            let source = if args.source.history.is_some() {
+                "--history"
+            } else if args.source.git.is_some() {
+                "--git"
+            } else {
+                "--github"
+            };
+            flag(source, format!("{name}: {reason}"))
+        }
+        other => dora(other),
+    })?;
     write_report(&report, args.output, &args.receiver, out)
 }
 

@@ -199,7 +199,18 @@ fn bad_flags_and_inputs_name_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("history.json");
     std::fs::write(&bad, "{\"deployments\": [\n  {\"id\": 1}\n]}").unwrap();
+    let typo = dir.path().join("typo.json");
+    std::fs::write(
+        &typo,
+        r#"{"deployments": [], "changes": [], "incidents": [
+  {"id": "i1", "opened_at": "2026-01-02T00:00:00Z", "resolvd_at": "2026-01-02T01:00:00Z"}]}"#,
+    )
+    .unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--history".into(), typo.display().to_string()],
+            "unknown field `resolvd_at`",
+        ),
         (
             vec!["--history".into(), bad.display().to_string()],
             "line 2",
@@ -344,6 +355,27 @@ fn a_git_history_with_a_patch_release() {
     // 24 h; c: 0 h; d: 0 h. Sorted 0, 0, 24, 48 h: median (0 + 24) / 2 = 12 h.
     assert_eq!(report["lead_time"]["summary"]["count"], 4);
     assert_eq!(report["lead_time"]["summary"]["median"], 43_200.0);
+
+    // A tag pattern that matches nothing gives no deployment, and the report says so.
+    let none = json(&parky(&[
+        "dora",
+        "report",
+        "--git",
+        repo.to_str().unwrap(),
+        "--tag-pattern",
+        "^release-",
+        "--since",
+        "2026-01-05",
+        "--until",
+        "2026-01-19",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(none["change_failure_rate"]["completed"], 0);
+    assert!(none["notes"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("No completed deployment to the environment in the window"));
 }
 
 fn shared_data() -> PathBuf {

@@ -1,5 +1,8 @@
 //! Plain data of software delivery: deployments, changes and incidents.
 //!
+//! In JSON, unknown fields are refused (a typo such as `resolvd_at` must not silently drop
+//! a value and change the figures).
+//!
 //! Sources ([`crate::source`]) produce a [`DeliveryHistory`]; the calculators in
 //! [`crate::policy`] read it and never do I/O.
 //!
@@ -32,6 +35,7 @@ pub enum DeploymentOutcome {
 
 /// One deployment of one service to one environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Deployment {
     /// Stable identifier (a GitHub deployment id, a tag name, a canary run id).
     pub id: String,
@@ -53,6 +57,7 @@ pub struct Deployment {
 
 /// One change: a commit, with the pull request that merged it when known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Change {
     /// The commit.
     pub commit: CommitId,
@@ -71,6 +76,7 @@ pub struct Change {
 
 /// An incident: production impact, possibly caused by a deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Incident {
     /// Stable identifier (an issue number, a pager incident id).
     pub id: String,
@@ -86,6 +92,7 @@ pub struct Incident {
 
 /// Everything the calculators need, as a source collected it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeliveryHistory {
     /// Deployments, in any order.
     pub deployments: Vec<Deployment>,

@@ -257,6 +257,13 @@ impl DoraReport {
 /// The notes of a report, one sentence each (empty when all is clean).
 fn notes(lt: &LeadTime, cfr: &ChangeFailureRate, rt: &RecoveryTime) -> Vec<String> {
     let mut notes = Vec::new();
+    if cfr.completed == 0 {
+        notes.push(
+            "No completed deployment to the environment in the window: check the environment \
+             name, the tag pattern or the source before reading the classes."
+                .to_owned(),
+        );
+    }
     let mut note = |n: u64, one: &str, many: &str| {
         if n > 0 {
             notes.push(format!("{n} {}", if n == 1 { one } else { many }));
