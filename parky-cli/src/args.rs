@@ -80,10 +80,15 @@ pub(crate) struct DeployRunArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DeployRollbackArgs {
     /// The Worker script to roll back (with --simulate or --account-id).
-    #[arg(long, conflicts_with_all = ["plan", "service"], required_unless_present = "plan")]
+    #[arg(
+        long,
+        conflicts_with_all = ["plan", "service"],
+        required_unless_present = "plan",
+        requires = "worker_platform"
+    )]
     pub(crate) script: Option<String>,
     /// Roll back on the embedded Workers simulator, seeded with --simulated-history.
-    #[arg(long, conflicts_with = "account_id")]
+    #[arg(long, conflicts_with = "account_id", group = "worker_platform")]
     pub(crate) simulate: bool,
     /// The simulated Worker's deployments, oldest first, each one version at 100 %
     /// (--simulate only).
@@ -91,11 +96,12 @@ pub(crate) struct DeployRollbackArgs {
         long,
         value_delimiter = ',',
         default_value = "v1,v2",
-        requires = "simulate"
+        requires = "simulate",
+        value_parser = parse_version_id
     )]
     pub(crate) simulated_history: Vec<String>,
     /// The Cloudflare account id (the API token comes from CLOUDFLARE_API_TOKEN).
-    #[arg(long)]
+    #[arg(long, group = "worker_platform")]
     pub(crate) account_id: Option<String>,
     /// The Cloudflare API base URL.
     #[arg(long, default_value = parky_deploy::workers::CLOUDFLARE_API_BASE)]
@@ -591,6 +597,16 @@ pub(crate) fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, St
     chrono::DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2015-05-20T12:00:00Z ({e})"))
+}
+
+/// A Workers version id (`--simulated-history`): trimmed, not empty.
+fn parse_version_id(text: &str) -> Result<String, String> {
+    match text.trim() {
+        "" => Err(
+            "a version id cannot be empty (give version ids, oldest first, e.g. v1,v2)".to_owned(),
+        ),
+        id => Ok(id.to_owned()),
+    }
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ fn cloudflare(args: &PlatformArgs, account_id: &str) -> Result<Platform, CliErro
 }
 
 /// The simulated Worker of a canary: its versions and the split it serves.
+#[derive(Clone)]
 struct Simulated {
     stable: VersionId,
     canary: VersionId,
@@ -153,6 +154,8 @@ struct Recorded {
     simulated: Option<Simulated>,
     /// The deployments the controller journaled (0 for a new file).
     deployments: u64,
+    /// The Worker script the last canary was started on, when the file records it.
+    script: Option<String>,
 }
 
 /// What the state file at `path` records for the simulator (nothing when it does not exist).
@@ -161,6 +164,7 @@ fn recorded(path: &Path) -> Result<Recorded, CliError> {
         return Ok(Recorded {
             simulated: None,
             deployments: 0,
+            script: None,
         });
     }
     let file = StateFile::open(path)?;
@@ -177,23 +181,27 @@ fn recorded(path: &Path) -> Result<Recorded, CliError> {
             split: status.pending.unwrap_or_else(|| state.traffic()),
         }),
         deployments: u64::try_from(count).unwrap_or(u64::MAX),
+        script: status.script,
     })
 }
 
 /// The simulated platform: the simulator serving `sim` after `deployments` recorded ones,
-/// judged on seeded simulated traffic.
+/// judged on seeded simulated traffic. The Worker is `--script`, else the one the state file
+/// records, else `demo-worker`; a `--script` other than the recorded one is refused by the
+/// controller.
 fn simulated_platform(
     runtime: &Runtime,
     args: &PlatformArgs,
     sim: &Simulated,
-    deployments: u64,
+    recorded: &Recorded,
     seed: u64,
 ) -> Result<Platform, CliError> {
     let script = args
         .script
         .clone()
+        .or_else(|| recorded.script.clone())
         .unwrap_or_else(|| SIMULATED_SCRIPT.to_owned());
-    let simulator = simulator(runtime, &script, sim, args.bad, deployments)?;
+    let simulator = simulator(runtime, &script, sim, args.bad, recorded.deployments)?;
     let metrics = SimulatedMetrics::new(simulator.clone(), SIMULATED_REQUESTS, seed);
     Ok(Platform {
         script,
@@ -507,10 +515,13 @@ fn platform_for_state(
         Some(account_id) => cloudflare(args, account_id),
         None => {
             let recorded = recorded(state)?;
-            let sim = recorded.simulated.ok_or_else(|| DeployError::NoCanary {
-                path: state.display().to_string(),
-            })?;
-            simulated_platform(runtime, args, &sim, recorded.deployments, seed)
+            let sim = recorded
+                .simulated
+                .as_ref()
+                .ok_or_else(|| DeployError::NoCanary {
+                    path: state.display().to_string(),
+                })?;
+            simulated_platform(runtime, args, sim, &recorded, seed)
         }
     }
 }
@@ -525,16 +536,19 @@ pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result
         Some(account_id) => cloudflare(&args.platform, account_id)?,
         None => {
             let recorded = recorded(&args.state)?;
-            let sim = recorded.simulated.unwrap_or_else(|| {
-                // A new simulated canary: v2 against v1.
-                started = Some(enforcement_mode(args.shadow));
-                Simulated {
-                    stable: VersionId::from("v1"),
-                    canary: VersionId::from("v2"),
-                    split: TrafficSplit::all_on(VersionId::from("v1")),
+            let sim = match &recorded.simulated {
+                Some(sim) => sim.clone(),
+                None => {
+                    // A new simulated canary: v2 against v1.
+                    started = Some(enforcement_mode(args.shadow));
+                    Simulated {
+                        stable: VersionId::from("v1"),
+                        canary: VersionId::from("v2"),
+                        split: TrafficSplit::all_on(VersionId::from("v1")),
+                    }
                 }
-            });
-            simulated_platform(&runtime, &args.platform, &sim, recorded.deployments, seed)?
+            };
+            simulated_platform(&runtime, &args.platform, &sim, &recorded, seed)?
         }
     };
     let controller = open_controller(&args.state, &platform, &args.platform.environment)?;
@@ -607,7 +621,7 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
         Some(account_id) => cloudflare(&args.platform, account_id)?,
         None => {
             let recorded = recorded(&args.state)?;
-            let split = match recorded.simulated {
+            let split = match &recorded.simulated {
                 // A finished canary left the platform on `split`; the new one starts there.
                 Some(previous) => {
                     if let Some(stable) = &args.stable {
@@ -623,7 +637,7 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
                             });
                         }
                     }
-                    previous.split
+                    previous.split.clone()
                 }
                 None => {
                     TrafficSplit::all_on(VersionId::from(args.stable.as_deref().unwrap_or("v1")))
@@ -634,7 +648,7 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
                 canary: canary.clone(),
                 split,
             };
-            simulated_platform(&runtime, &args.platform, &sim, recorded.deployments, 0)?
+            simulated_platform(&runtime, &args.platform, &sim, &recorded, 0)?
         }
     };
     let mode = enforcement_mode(args.shadow);
@@ -739,7 +753,7 @@ pub(crate) fn run(args: &DeployRunArgs, out: &mut impl Write) -> Result<(), CliE
     }
     let base = plan_dir(&args.plan);
     let executor = Executor::new(
-        Arc::new(CommandDeployer::new(base)),
+        Arc::new(CommandDeployer::new(base).redacting_secrets_of(&plan)),
         Arc::new(HttpProber::new()?),
         Arc::new(TokioSleeper),
         Arc::new(SystemClock),
@@ -777,7 +791,8 @@ pub(crate) fn rollback(args: &DeployRollbackArgs, out: &mut impl Write) -> Resul
             workdir_line(path, out)?;
             return Ok(());
         }
-        crate::runtime()?.block_on(CommandDeployer::new(plan_dir(path)).rollback(service))?;
+        let deployer = CommandDeployer::new(plan_dir(path)).redacting_secrets_of(&plan);
+        crate::runtime()?.block_on(deployer.rollback(service))?;
         writeln!(
             out,
             "rolled back service {name}: {command}{workdir} succeeded"
@@ -813,10 +828,11 @@ pub(crate) fn rollback(args: &DeployRollbackArgs, out: &mut impl Write) -> Resul
             }
             Arc::new(simulator)
         }
+        // Refused by the flags already (`--script` requires one of them, and they conflict).
         _ => {
             return Err(CliError::Flag {
-                flag: "--simulate",
-                reason: "give one of --simulate or --account-id with --script".to_owned(),
+                flag: "--script",
+                reason: "one of --simulate or --account-id is required with --script".to_owned(),
             })
         }
     };

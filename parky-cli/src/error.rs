@@ -14,6 +14,14 @@ pub(crate) enum CliError {
         /// Why the value was refused.
         reason: String,
     },
+    /// An environment variable the command needs (a secret such as an API token) is not set.
+    #[error("{var} is not set: {hint}")]
+    MissingEnv {
+        /// The variable, e.g. `SENTRY_AUTH_TOKEN`.
+        var: &'static str,
+        /// What to set it to.
+        hint: &'static str,
+    },
     /// The input held nothing to report on.
     #[error("no requests found in {input} ({detail})")]
     NoRequests {

@@ -417,11 +417,13 @@ pub(crate) fn sentry_sync(args: &SentrySyncArgs, out: &mut impl Write) -> Result
             source: Box::new(source),
         })?;
     let token = std::env::var(SENTRY_TOKEN_VAR);
-    let token = token.ok().filter(|t| !t.is_empty()).ok_or(CliError::Flag {
-        flag: SENTRY_TOKEN_VAR,
-        reason: "set it to a Sentry auth token with alerts:read (and alerts:write to apply)"
-            .to_owned(),
-    })?;
+    let token = token
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or(CliError::MissingEnv {
+            var: SENTRY_TOKEN_VAR,
+            hint: "export a Sentry auth token with alerts:read (and alerts:write to apply)",
+        })?;
     let client = SentryClient::new(&args.base_url, SecretString::from(token))?;
     let runtime = crate::runtime()?;
     let plan = runtime.block_on(plan_sync(&client, &rules))?;

@@ -943,7 +943,12 @@ fn deploy_run_rolls_back_in_reverse_order_when_a_command_fails() {
     );
     assert!(out.contains("result: admin failed; rolled back"), "{out}");
     let err = stderr(&output);
-    assert!(err.contains("deploy run failed at service `admin`; the services deployed before it were rolled back in reverse order"), "{err}");
+    assert!(
+        err.contains(
+            "deploy run failed at service `admin`; rolled back in reverse order: public, store-sync"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -1384,5 +1389,146 @@ production   enforce  0          0         0         0                -
 no decisions recorded in {state}
 "
         )
+    );
+}
+
+#[test]
+fn deploy_run_redacts_the_plans_secrets_from_command_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "secret.yaml",
+        "services:\n  - name: api\n    secrets: [PARKY_TEST_SECRET_X]\n    deploy: {command: [sh, -c, 'echo \"secret is $PARKY_TEST_SECRET_X\" >&2; exit 1']}\n",
+    );
+    let output = parky(
+        &["deploy", "run", "--plan", &plan],
+        &[("PARKY_TEST_SECRET_X", "hunter2SECRET")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = stderr(&output);
+    assert!(
+        out.contains("api: deploy failed: deploy of service `api` failed: `sh` exited with status 1; stderr:\nsecret is [REDACTED]\n"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2SECRET"), "{out}");
+    assert!(!err.contains("hunter2SECRET"), "{err}");
+}
+
+#[test]
+fn deploy_run_failing_at_the_first_service_says_nothing_was_deployed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "first.yaml",
+        "services:\n  - name: api\n    deploy: {command: [sh, -c, 'exit 4']}\n  - name: web\n    depends_on: [api]\n    deploy: {command: ['true']}\n",
+    );
+    let output = parky(&["deploy", "run", "--plan", &plan], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.ends_with("result: api failed; nothing was deployed before it, nothing to roll back\n"),
+        "{out}"
+    );
+    assert_eq!(
+        stderr(&output),
+        "parky: error: deploy run failed at service `api`; nothing was deployed before it, so nothing was rolled back\n"
+    );
+}
+
+#[test]
+fn deploy_plan_says_no_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write(
+        dir.path(),
+        "retries.yaml",
+        "services:\n  - name: api\n    deploy: {command: ['true']}\n    smoke_test: {url: 'https://api.example.com/healthz'}\n",
+    );
+    let out = stdout(&parky(&["deploy", "plan", "--plan", &plan], &[]));
+    assert!(
+        out.contains("   smoke test: GET https://api.example.com/healthz expecting 200 (timeout 10s, no retries)\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn deploy_rollback_of_a_worker_needs_a_platform_and_a_real_history() {
+    let output = parky(&["deploy", "rollback", "--script", "shop"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("error: the following required arguments were not provided:\n  <--simulate|--account-id <ACCOUNT_ID>>\n"),
+        "{err}"
+    );
+    assert!(!err.contains("invalid value for --simulate"), "{err}");
+
+    let output = parky(
+        &[
+            "deploy",
+            "rollback",
+            "--script",
+            "shop",
+            "--simulate",
+            "--simulated-history",
+            "",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.starts_with("error: invalid value '' for '--simulated-history <SIMULATED_HISTORY>': a version id cannot be empty (give version ids, oldest first, e.g. v1,v2)\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn canary_start_on_another_apps_database_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parky-outbox.sqlite");
+    // A real notify outbox (`PRAGMA user_version = 2`, an `outbox` table).
+    drop(parky_notify::outbox::SqliteOutbox::open(&path).unwrap());
+    let before = std::fs::read(&path).unwrap();
+    let state = path.to_str().unwrap();
+    let output = canary("start", state, "2025-03-01T12:00:00Z", &["--canary", "v2"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    let prefix = format!(
+        "parky: error: `{state}` is not a Parky canary state file: it is another SQLite database (tables: "
+    );
+    assert!(err.starts_with(&prefix), "{err}");
+    assert!(err.contains("outbox"), "{err}");
+    assert!(!err.contains("schema version"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "untouched");
+}
+
+#[test]
+fn canary_commands_refuse_another_script_than_the_one_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("canary.db");
+    let state = path.to_str().unwrap();
+    stdout(&canary(
+        "start",
+        state,
+        "2025-03-01T12:00:00Z",
+        &["--canary", "v2", "--script", "shop"],
+    ));
+    let output = canary(
+        "pause",
+        state,
+        "2025-03-01T12:01:00Z",
+        &["--script", "other-worker"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    // Printed once: the library logs the failed run at debug level only.
+    assert_eq!(
+        stderr(&output),
+        format!("parky: error: controller state `{state}` holds the canary of Worker `shop`, not `other-worker`; refusing to act on another Worker's canary\n")
+    );
+    // Without --script the simulator acts on the recorded Worker.
+    let ticked = stdout(&canary("tick", state, "2025-03-01T12:05:00Z", &[]));
+    assert!(
+        ticked.starts_with("ticked at 2025-03-01 12:05 UTC: progressing at 1% (99% v1 + 1% v2)\n"),
+        "{ticked}"
     );
 }

@@ -228,7 +228,11 @@ fn sentry_sync_dry_run_plans_the_handbook_rules_without_writing() {
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("SENTRY_AUTH_TOKEN"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "parky: error: SENTRY_AUTH_TOKEN is not set: export a Sentry auth token with \
+         alerts:read (and alerts:write to apply)\n"
+    );
 }
 
 #[test]
@@ -737,4 +741,124 @@ fn serve_keeps_alerts_waiting_for_group_wait_across_a_restart() {
     assert_eq!(health["outbox"]["delivered"], 0, "{health}");
     stop(child);
     assert!(!dir.path().join("out.jsonl").exists());
+}
+
+#[test]
+fn send_refuses_a_canary_state_file_as_outbox_and_leaves_it_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("canary.sqlite");
+    let state = state.to_str().unwrap();
+    let out = parky(
+        &[
+            "canary",
+            "start",
+            "--state",
+            state,
+            "--simulate",
+            "--canary",
+            "v2",
+            "--now",
+            "2025-03-01T12:00:00Z",
+        ],
+        &[],
+    );
+    stdout(&out);
+    let status_before = stdout(&parky(&["canary", "status", "--state", state], &[]));
+    let before = std::fs::read(state).unwrap();
+    let config = dir.path().join("am.yml");
+    std::fs::write(
+        &config,
+        "route:\n  receiver: log\nreceivers:\n  - name: log\n    file_configs: [{path: n.jsonl}]\n",
+    )
+    .unwrap();
+    let out = parky(
+        &[
+            "notify",
+            "send",
+            "--config",
+            config.to_str().unwrap(),
+            "--outbox",
+            state,
+            "--severity",
+            "P1",
+            "--title",
+            "t",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "parky: error: `{state}` is not a Parky outbox: it is another SQLite database \
+             (tables: canary, journal, lease)\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+    // Not one byte of the canary file changed, nothing was delivered, and the controller
+    // still reads it.
+    assert_eq!(std::fs::read(state).unwrap(), before);
+    assert!(!dir.path().join("n.jsonl").exists());
+    let status_after = stdout(&parky(&["canary", "status", "--state", state], &[]));
+    assert_eq!(status_after, status_before);
+    // `outbox list` refuses it the same way.
+    let out = parky(&["notify", "outbox", "list", "--outbox", state], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "parky: error: `{state}` is not a Parky outbox: it is another SQLite database \
+             (tables: canary, journal, lease)\n"
+        )
+    );
+    assert_eq!(std::fs::read(state).unwrap(), before);
+}
+
+#[test]
+fn the_readme_commands_run_with_the_local_example() {
+    // The README's `send`, then `outbox list`, from the workspace root, with the example that
+    // prints every notification to standard output.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox.sqlite");
+    let outbox = outbox.to_str().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parky"));
+    let out = cmd
+        .current_dir(root)
+        .env_remove("RUST_LOG")
+        .args([
+            "notify",
+            "send",
+            "--config",
+            "parky-notify/examples/alertmanager-local.yml",
+            "--strategy",
+            "parky-notify/examples/strategy.yml",
+            "--outbox",
+            outbox,
+            "--severity",
+            "P1",
+            "--title",
+            "Checkout 5xx above 2 %",
+            "--field",
+            "service=checkout",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // P1 matches the urgent route only (the strategy names no extra receiver for P1).
+    let sent: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(sent["receiver"], "discord-urgent");
+    assert_eq!(sent["title"], "[P1] Checkout 5xx above 2 %");
+    assert_eq!(
+        lines[1],
+        format!("P1 to discord-urgent: 1 delivered, 0 to retry, 0 dead letters (outbox {outbox})")
+    );
+    let out = parky(&["notify", "outbox", "list", "--outbox", outbox], &[]);
+    assert!(
+        stdout(&out).ends_with(&format!("0 pending, 0 dead letters ({outbox})\n")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

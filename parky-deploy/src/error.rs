@@ -58,13 +58,16 @@ pub enum DeployError {
         stderr_tail: String,
     },
     /// A deploy run stopped at service `failed` (its deploy or smoke test failed); the
-    /// services deployed before it were rolled back in reverse order, except
-    /// `still_deployed`, whose rollback failed. The [`RunReport`](crate::plan::RunReport)
-    /// has every step.
-    #[error("deploy run failed at service `{failed}`; {}", crate::error::rollback_text(.still_deployed))]
+    /// services deployed before it (and it, when its smoke test failed) were rolled back in
+    /// reverse order (`rolled_back`), except `still_deployed`, whose rollback failed. The
+    /// [`RunReport`](crate::plan::RunReport) has every step.
+    #[error("deploy run failed at service `{failed}`; {}", crate::error::rollback_text(.rolled_back, .still_deployed))]
     RunFailed {
         /// The service that failed.
         failed: String,
+        /// Services rolled back, in rollback order (empty when the first service's deploy
+        /// failed: nothing was deployed).
+        rolled_back: Vec<String>,
         /// Services whose rollback failed (they may run the new version), in rollback order.
         still_deployed: Vec<String>,
     },
@@ -279,6 +282,17 @@ pub enum DeployError {
         /// The start of the slot of the last recorded tick.
         last_tick_slot_start: chrono::DateTime<chrono::Utc>,
     },
+    /// The state file records a canary on Worker `recorded`, and the controller was asked
+    /// to act on Worker `given`; nothing was done.
+    #[error("controller state `{path}` holds the canary of Worker `{recorded}`, not `{given}`; refusing to act on another Worker's canary")]
+    WrongScript {
+        /// The SQLite file.
+        path: String,
+        /// The Worker script the canary was started on.
+        recorded: String,
+        /// The Worker script this controller was opened for.
+        given: String,
+    },
     /// No canary has been started in this controller's state file.
     #[error("no canary has been started in `{path}`")]
     NoCanary {
@@ -355,9 +369,13 @@ fn at_location(line: Option<usize>, column: Option<usize>) -> String {
     }
 }
 
-fn rollback_text(still_deployed: &[String]) -> String {
+fn rollback_text(rolled_back: &[String], still_deployed: &[String]) -> String {
     if still_deployed.is_empty() {
-        "the services deployed before it were rolled back in reverse order".to_owned()
+        if rolled_back.is_empty() {
+            "nothing was deployed before it, so nothing was rolled back".to_owned()
+        } else {
+            format!("rolled back in reverse order: {}", rolled_back.join(", "))
+        }
     } else {
         format!(
             "rollback INCOMPLETE: {} may still run the new version",

@@ -980,3 +980,90 @@ async fn an_abort_completes_in_the_command_and_each_deployment_is_journaled() {
     assert_eq!(report.phase, Phase::Aborted);
     assert!(report.actions.is_empty() && report.deployments.is_empty());
 }
+
+#[test]
+fn another_apps_database_with_its_own_user_version_is_not_a_state_file() {
+    // A notify outbox: `PRAGMA user_version = 2` (newer than nothing of ours, but not ours)
+    // and one table, `outbox`. It must not read as "a newer Parky state file".
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outbox = dir.path().join("parky-outbox.sqlite");
+    let connection = rusqlite::Connection::open(&outbox).expect("open");
+    connection
+        .execute_batch("CREATE TABLE outbox (id INTEGER PRIMARY KEY); PRAGMA user_version = 2;")
+        .expect("create");
+    drop(connection);
+    let before = std::fs::read(&outbox).expect("read");
+    let sim = WorkersSimulator::new();
+    for result in [
+        StateFile::open(&outbox).map(drop),
+        CanaryController::open(
+            &outbox,
+            ControllerSettings::new(SCRIPT, "production"),
+            Arc::new(sim.clone()),
+            Arc::new(SimulatedMetrics::new(sim.clone(), 1, 1)),
+            Arc::new(SloJudge::default()),
+        )
+        .map(drop),
+    ] {
+        assert_eq!(
+            result.unwrap_err(),
+            DeployError::NotAStateFile {
+                path: outbox.display().to_string(),
+                reason: "it is another SQLite database (tables: outbox)".to_owned(),
+            }
+        );
+    }
+    assert_eq!(std::fs::read(&outbox).expect("read"), before, "untouched");
+}
+
+#[tokio::test]
+async fn a_controller_for_another_worker_is_refused_and_changes_nothing() {
+    let rig = Rig::new();
+    let c = controller(&rig.path, &rig.sim, "cron");
+    c.start(at(0), &CanaryPlan::default(), v("v2"))
+        .await
+        .expect("start");
+    let status = c.status().expect("status");
+    assert_eq!(status.script.as_deref(), Some(SCRIPT));
+
+    let other_sim = WorkersSimulator::new();
+    let other = CanaryController::open(
+        &rig.path,
+        ControllerSettings::new("other-worker", "production").with_holder("operator"),
+        Arc::new(other_sim.clone()),
+        Arc::new(SimulatedMetrics::new(other_sim.clone(), 1, 1)),
+        Arc::new(SloJudge::default()),
+    )
+    .expect("open");
+    let refused = DeployError::WrongScript {
+        path: rig.path.display().to_string(),
+        recorded: SCRIPT.to_owned(),
+        given: "other-worker".to_owned(),
+    };
+    assert_eq!(
+        other.command(at(1), Command::Pause).await.unwrap_err(),
+        refused
+    );
+    assert_eq!(other.tick(at(5)).await.unwrap_err(), refused);
+    // A running canary cannot be restarted on another Worker either.
+    assert_eq!(
+        other
+            .start(at(6), &CanaryPlan::default(), v("v3"))
+            .await
+            .unwrap_err(),
+        refused
+    );
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "controller state `{}` holds the canary of Worker `shop`, not `other-worker`; refusing to act on another Worker's canary",
+            rig.path.display()
+        )
+    );
+    // Nothing changed: same state, no deployment on either platform, lease free.
+    let after = c.status().expect("status");
+    assert_eq!(after.state, status.state);
+    assert_eq!(after.lease, None);
+    assert_eq!(deployments(&rig.sim), [dep(&[("v1", 100)])]);
+    assert!(other_sim.history("other-worker").is_empty());
+}

@@ -286,12 +286,12 @@ fn dry_run_prints_the_ordered_steps() {
    secrets: CLOUDFLARE_API_TOKEN, STORE_SYNC_KEY
    deploy: npx wrangler deploy (in store-sync)
    rollback: npx wrangler rollback (in store-sync)
-   smoke test: GET https://store-sync.example.com/healthz expecting 200 (timeout 10s, 0 retries every 5s)
+   smoke test: GET https://store-sync.example.com/healthz expecting 200 (timeout 10s, no retries)
 2. public (after store-sync)
    secrets: CLOUDFLARE_API_TOKEN
    deploy: npx wrangler deploy (in public)
    rollback: none (stays deployed if a later step fails)
-   smoke test: GET https://www.example.com/ expecting 200 (timeout 10s, 0 retries every 5s)
+   smoke test: GET https://www.example.com/ expecting 200 (timeout 10s, no retries)
 3. admin (after public)
    secrets: ADMIN_TOKEN, CLOUDFLARE_API_TOKEN
    deploy: npx wrangler deploy (in admin)
@@ -959,6 +959,9 @@ async fn a_real_run_smoke_tests_over_http_and_rolls_back_in_reverse_order() {
         report.into_result().unwrap_err(),
         DeployError::RunFailed {
             failed: "admin".to_owned(),
+            rolled_back: ["admin", "public", "store-sync"]
+                .map(str::to_owned)
+                .to_vec(),
             still_deployed: Vec::new(),
         }
     );
@@ -991,5 +994,201 @@ on failure: roll back the services already deployed, in reverse order"
     assert_eq!(
         parky_deploy::plan::shell_join(&["sh", "-c", "echo ok"]),
         "sh -c 'echo ok'"
+    );
+}
+
+/// The process states (`ps` STAT: `S`, `R`, `Z`, …) of the members of process group `pgid`
+/// still alive; killed members that are zombies (dead, waiting for init, which adopted them,
+/// to reap them) are left out. Empty when the group no longer exists (`kill -0 -- -<pgid>`
+/// fails) or every member is dead.
+#[cfg(unix)]
+fn live_members(pgid: &str) -> Vec<String> {
+    let exists = std::process::Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run kill")
+        .success();
+    if !exists {
+        return Vec::new();
+    }
+    let ps = std::process::Command::new("ps")
+        .args(["-A", "-o", "pgid=,stat=,comm="])
+        .output()
+        .expect("run ps");
+    String::from_utf8_lossy(&ps.stdout)
+        .lines()
+        .filter(|line| line.split_whitespace().next() == Some(pgid))
+        .filter(|line| {
+            !line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .starts_with('Z')
+        })
+        .map(|line| line.trim().to_owned())
+        .collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_timeout_kills_the_commands_whole_process_group() {
+    // `sh` records its pid (= the group id: each command gets its own group), starts a
+    // grandchild that would touch `marker` after 1 s, and waits on a 30 s sleep. The 300 ms
+    // timeout must kill all three, so that a timed-out deploy cannot finish later.
+    let dir = tempfile::tempdir().unwrap();
+    let plan = one_service(
+        "    deploy: {command: [sh, -c, 'echo $$ > pgid; (sleep 1; touch marker) & sleep 30'], timeout: 300ms}\n",
+    );
+    let started = std::time::Instant::now();
+    let error = CommandDeployer::new(dir.path())
+        .deploy(&plan.services()[0])
+        .await
+        .unwrap_err();
+    // The grandchild holds the output pipes too: returning within the 1 s of its sleep
+    // shows it did not run to the end.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        error,
+        DeployError::ServiceCommand {
+            service: "api".to_owned(),
+            operation: "deploy".to_owned(),
+            program: "sh".to_owned(),
+            failure: CommandFailure::TimedOut(Duration::from_millis(300)),
+            stderr_tail: String::new(),
+        }
+    );
+    let pgid = std::fs::read_to_string(dir.path().join("pgid")).unwrap();
+    let pgid = pgid.trim();
+    assert!(pgid.parse::<u32>().is_ok(), "{pgid:?}");
+    // Killed members are reparented to init, which reaps them when it gets to it: until
+    // then they are zombies. None may be alive: the grandchild would touch `marker` at 1 s.
+    // (`kill` was waited for, and the pipes closed only once every member had died.)
+    assert_eq!(live_members(pgid), Vec::<String>::new());
+    assert!(!dir.path().join("marker").exists());
+}
+
+#[tokio::test]
+async fn secret_values_are_redacted_from_command_output() {
+    // The variables exist only in this test binary's environment.
+    std::env::set_var("PARKY_TEST_REDACT_OWN", "hunter2SECRET");
+    std::env::set_var("PARKY_TEST_REDACT_OTHER", "0therS3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let plan = DeployPlan::from_yaml(
+        "services:\n  - name: api\n    secrets: [PARKY_TEST_REDACT_OWN]\n    deploy: {command: [sh, -c, 'echo \"secret is $PARKY_TEST_REDACT_OWN\" >&2; echo \"other: $PARKY_TEST_REDACT_OTHER\" >&2; exit 2']}\n  - name: web\n    secrets: [PARKY_TEST_REDACT_OTHER]\n    deploy: {command: [sh, -c, 'echo \"Current Version ID: $PARKY_TEST_REDACT_OTHER\"']}\n",
+    )
+    .unwrap();
+    // The service's own secret is always redacted; another service's only with the plan's.
+    let error = CommandDeployer::new(dir.path())
+        .deploy(&plan.services()[0])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "deploy of service `api` failed: `sh` exited with status 2; stderr:\nsecret is [REDACTED]\nother: 0therS3cret"
+    );
+    let deployer = CommandDeployer::new(dir.path()).redacting_secrets_of(&plan);
+    let error = deployer.deploy(&plan.services()[0]).await.unwrap_err();
+    assert_eq!(
+        error,
+        DeployError::ServiceCommand {
+            service: "api".to_owned(),
+            operation: "deploy".to_owned(),
+            program: "sh".to_owned(),
+            failure: CommandFailure::Exit(2),
+            stderr_tail: "secret is [REDACTED]\nother: [REDACTED]".to_owned(),
+        }
+    );
+    assert!(!format!("{error} {error:?}").contains("hunter2SECRET"));
+    // Standard output (the reported version) is redacted too.
+    assert_eq!(
+        deployer.deploy(&plan.services()[1]).await.unwrap(),
+        VersionId::from("[REDACTED]")
+    );
+    // Values given directly.
+    let deployer =
+        CommandDeployer::new(dir.path()).redacting([parky_core::SecretString::from("0therS3cret")]);
+    assert_eq!(
+        deployer.deploy(&plan.services()[1]).await.unwrap(),
+        VersionId::from("[REDACTED]")
+    );
+}
+
+#[tokio::test]
+async fn a_failed_first_deploy_says_nothing_was_deployed_before_it() {
+    let plan = DeployPlan::from_yaml(SHOP).unwrap();
+    let h = Harness::new();
+    let report = h
+        .executor(
+            ScriptedDeployer::new(h.log.clone())
+                .fail_deploy("store-sync", "wrangler exited with 1"),
+            ScriptedProber::new(h.log.clone()),
+        )
+        .run(&plan, &all_secrets())
+        .await
+        .unwrap();
+    assert_eq!(h.log.calls(), [deploy("store-sync")]);
+    assert!(report.rolled_back().is_empty());
+    assert!(
+        report.to_string().ends_with(
+            "result: store-sync failed; nothing was deployed before it, nothing to roll back"
+        ),
+        "{report}"
+    );
+    let error = report.into_result().unwrap_err();
+    assert_eq!(
+        error,
+        DeployError::RunFailed {
+            failed: "store-sync".to_owned(),
+            rolled_back: Vec::new(),
+            still_deployed: Vec::new(),
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "deploy run failed at service `store-sync`; nothing was deployed before it, so nothing was rolled back"
+    );
+}
+
+#[tokio::test]
+async fn a_later_failure_names_what_was_rolled_back() {
+    let plan = DeployPlan::from_yaml(SHOP).unwrap();
+    let h = Harness::new();
+    let error = h
+        .executor(
+            ScriptedDeployer::new(h.log.clone()).fail_deploy("admin", "wrangler exited with 1"),
+            ScriptedProber::new(h.log.clone()),
+        )
+        .run(&plan, &all_secrets())
+        .await
+        .unwrap()
+        .into_result()
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "deploy run failed at service `admin`; rolled back in reverse order: public, store-sync"
+    );
+}
+
+#[test]
+fn dry_run_says_how_many_smoke_test_retries() {
+    let plan = DeployPlan::from_yaml(
+        "services:\n  - name: a\n    deploy: {command: [x]}\n    smoke_test: {url: 'https://a.example', retries: 1, interval: 10s}\n  - name: b\n    deploy: {command: [x]}\n    smoke_test: {url: 'https://b.example'}\n",
+    )
+    .unwrap();
+    let text = plan.dry_run().to_string();
+    assert!(
+        text.contains("   smoke test: GET https://a.example/ expecting 200 (timeout 10s, 1 retry 10s later)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "   smoke test: GET https://b.example/ expecting 200 (timeout 10s, no retries)\n"
+        ),
+        "{text}"
     );
 }

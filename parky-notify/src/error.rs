@@ -203,6 +203,16 @@ pub enum NotifyError {
         /// The newest version this build can read.
         supported: i64,
     },
+    /// The file given as the outbox is not empty and is not a Parky outbox (another SQLite
+    /// database, such as a canary state file, or an outbox with foreign tables or a foreign
+    /// `application_id`). Nothing was written to it.
+    #[error("`{file}` is not a Parky outbox: {reason}")]
+    NotAnOutbox {
+        /// The database file.
+        file: String,
+        /// What was found instead, e.g. `it is another SQLite database (tables: canary, journal, lease)`.
+        reason: String,
+    },
     /// A receiver of this configuration is bound, in the outbox file, to another target (a
     /// different URL, routing key or file) while the file still holds undelivered
     /// notifications for that receiver: delivering them here would send another
@@ -386,6 +396,7 @@ impl NotifyError {
             NotifyError::OutboxStorage { .. }
             | NotifyError::OutboxCorruptRow { .. }
             | NotifyError::OutboxSchemaTooNew { .. }
+            | NotifyError::NotAnOutbox { .. }
             | NotifyError::OutboxEntryNotFound { .. }
             | NotifyError::OutboxOwnerMismatch { .. }
             | NotifyError::PipelineStateVersion { .. } => None,

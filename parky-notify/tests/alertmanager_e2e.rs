@@ -292,6 +292,10 @@ async fn bad_bodies_get_400_naming_the_field() {
         (&am, bad_time.to_string(), "alerts[0].startsAt", r#"alerts[0].startsAt: invalid RFC 3339 timestamp "03/06/2024": premature end of input"#),
         (&am, "[]".to_owned(), "$", "$: expected a JSON object"),
         (&generic, r#"[{"labels": {"a": "b"}}, {"lables": {"a": "b"}}]"#.to_owned(), "[1].lables", "[1].lables: unknown field (expected labels, annotations, startsAt, endsAt, generatorURL, source)"),
+        // docs/notify.md: the field is the JSON path inside the body, so an array posted to the
+        // generic endpoint has no `alerts` prefix, and a single alert no index.
+        (&generic, r#"[{"labels": {"a": "b"}, "startsAt": "yesterday"}]"#.to_owned(), "[0].startsAt", r#"[0].startsAt: invalid RFC 3339 timestamp "yesterday": premature end of input"#),
+        (&generic, r#"{"labels": {"a": "b"}, "startsAt": "yesterday"}"#.to_owned(), "startsAt", r#"startsAt: invalid RFC 3339 timestamp "yesterday": premature end of input"#),
         (&generic, r#"{"annotations": {}}"#.to_owned(), "labels", "labels: missing field"),
         (&generic, r#"{"labels": {"a": ""}}"#.to_owned(), "labels", "labels: at least one label with a non-empty value is required"),
         (&generic, r#"{"labels": {"a": "b"}, "startsAt": "2024-06-03T10:00:00Z", "endsAt": "2024-06-03T09:00:00Z"}"#.to_owned(), "endsAt", "endsAt: before startsAt"),

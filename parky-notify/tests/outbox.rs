@@ -911,6 +911,161 @@ fn unreadable_database_file_is_reported_with_its_path() {
 }
 
 #[test]
+fn a_foreign_sqlite_file_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+        .unwrap();
+    drop(raw);
+    let before = std::fs::read(&path).unwrap();
+    let err = SqliteOutbox::open(&path).unwrap_err();
+    let file = path.display().to_string();
+    assert_eq!(
+        err,
+        NotifyError::NotAnOutbox {
+            file: file.clone(),
+            reason: "it is another SQLite database (tables: t)".to_owned(),
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("`{file}` is not a Parky outbox: it is another SQLite database (tables: t)")
+    );
+    // Not one byte written: no WAL switch, no schema, no user_version.
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["other.db"]);
+}
+
+#[test]
+fn outbox_tables_beside_foreign_ones_or_a_foreign_application_id_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // An outbox whose file also holds a canary controller's tables.
+    let mixed = dir.path().join("mixed.db");
+    drop(SqliteOutbox::open(&mixed).unwrap());
+    let raw = rusqlite::Connection::open(&mixed).unwrap();
+    raw.execute_batch(
+        "CREATE TABLE canary (id INTEGER); CREATE TABLE lease (id INTEGER);
+         CREATE TABLE journal (id INTEGER); CREATE TABLE zz (id INTEGER);",
+    )
+    .unwrap();
+    drop(raw);
+    assert_eq!(
+        SqliteOutbox::open(&mixed).unwrap_err(),
+        NotifyError::NotAnOutbox {
+            file: mixed.display().to_string(),
+            reason: "it is another SQLite database (tables: canary, dead_letters, journal, \
+                     lease, meta, and 4 more)"
+                .to_owned(),
+        }
+    );
+    // Another application's file, even without tables.
+    let foreign = dir.path().join("foreign.db");
+    let raw = rusqlite::Connection::open(&foreign).unwrap();
+    raw.pragma_update(None, "application_id", 0x0F05_5112)
+        .unwrap();
+    drop(raw);
+    let before = std::fs::read(&foreign).unwrap();
+    assert_eq!(
+        SqliteOutbox::open(&foreign).unwrap_err(),
+        NotifyError::NotAnOutbox {
+            file: foreign.display().to_string(),
+            reason: "it is another application's SQLite database (application_id 0x0f055112)"
+                .to_owned(),
+        }
+    );
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
+    // A user_version without tables is not ours either.
+    let versioned = dir.path().join("versioned.db");
+    let raw = rusqlite::Connection::open(&versioned).unwrap();
+    raw.pragma_update(None, "user_version", 1).unwrap();
+    drop(raw);
+    assert_eq!(
+        SqliteOutbox::open(&versioned).unwrap_err(),
+        NotifyError::NotAnOutbox {
+            file: versioned.display().to_string(),
+            reason: "schema version 1 but it has no tables".to_owned(),
+        }
+    );
+}
+
+#[test]
+fn new_and_empty_files_get_the_application_id_and_old_outboxes_are_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |path: &std::path::Path| -> (i64, i32, Vec<String>) {
+        let raw = rusqlite::Connection::open(path).unwrap();
+        let version = raw
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        let id = raw
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        let mut stmt = raw
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        let tables = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<Vec<String>, _>>()
+            .unwrap();
+        (version, id, tables)
+    };
+    let v2_tables = [
+        "dead_letters",
+        "meta",
+        "outbox",
+        "pipeline_state",
+        "receiver_owners",
+        "sqlite_sequence",
+    ];
+    // "PKYO" in ASCII.
+    assert_eq!(parky_notify::outbox::APPLICATION_ID, 0x504B_594F);
+    // A new file, and an existing empty (0-byte) file.
+    let new = dir.path().join("new.db");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    for path in [&new, &empty] {
+        drop(SqliteOutbox::open(path).unwrap());
+        let (version, id, tables) = read(path);
+        assert_eq!((version, id), (2, 0x504B_594F));
+        assert_eq!(tables, v2_tables);
+    }
+    // A version-1 outbox written before the application id existed: migrated, entry kept.
+    let old = dir.path().join("old.db");
+    {
+        let outbox = SqliteOutbox::open(&old).unwrap();
+        outbox.enqueue(&message("pager", "k", 7), t0()).unwrap();
+    }
+    let raw = rusqlite::Connection::open(&old).unwrap();
+    raw.execute_batch(
+        "DROP TABLE pipeline_state; DROP TABLE meta; DROP TABLE receiver_owners;
+         PRAGMA user_version = 1; PRAGMA application_id = 0;",
+    )
+    .unwrap();
+    drop(raw);
+    assert_eq!(read(&old).0, 1);
+    let outbox = SqliteOutbox::open(&old).unwrap();
+    assert_eq!(outbox.pending().unwrap()[0].message.sequence, 7);
+    drop(outbox);
+    let (version, id, tables) = read(&old);
+    assert_eq!((version, id), (2, 0x504B_594F));
+    assert_eq!(tables, v2_tables);
+    // A version-2 outbox without the application id (written before it existed) still opens.
+    let raw = rusqlite::Connection::open(&old).unwrap();
+    raw.pragma_update(None, "application_id", 0).unwrap();
+    drop(raw);
+    let outbox = SqliteOutbox::open(&old).unwrap();
+    assert_eq!(outbox.pending().unwrap().len(), 1);
+    drop(outbox);
+    assert_eq!(read(&old).1, 0x504B_594F);
+}
+
+#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("outbox.db");

@@ -47,7 +47,12 @@
 //! waiting for a tick. Every deployment created is journaled
 //! ([`JOURNAL_DEPLOYMENT_CREATED`]).
 //!
-//! # Schema (`PRAGMA user_version = 1`, WAL)
+//! The state file records the Worker script a canary was started on; a tick or command of a
+//! controller opened for another script is refused ([`DeployError::WrongScript`]) before
+//! the platform is called. (Files from before version 2 did not record it: their canary is
+//! not checked until its next start.)
+//!
+//! # Schema (`PRAGMA user_version = 2`, WAL)
 //!
 //! ```sql
 //! CREATE TABLE canary (                -- exactly one row, id = 1
@@ -58,7 +63,8 @@
 //!     pending       TEXT,              -- the pending intent, NULL when none
 //!     step_requests TEXT,              -- {"attempt", "step_started_at", "requests"}
 //!     last_slot     INTEGER,           -- floor(unix ms / interval ms) of the last completed tick
-//!     updated_at    INTEGER            -- unix ms
+//!     updated_at    INTEGER,           -- unix ms
+//!     script        TEXT               -- the Worker script of the last start (version 2)
 //! );
 //! CREATE TABLE lease (                 -- exactly one row, id = 1
 //!     id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -71,7 +77,10 @@
 //! );
 //! ```
 //!
-//! A file written by a newer schema is refused ([`DeployError::StateSchemaTooNew`]). SQLite
+//! A version 1 file is migrated when a controller opens it (read-only views read it as it
+//! is). A file written by a newer schema is refused ([`DeployError::StateSchemaTooNew`]);
+//! another application's SQLite database is refused as such
+//! ([`DeployError::NotAStateFile`]), whatever its `user_version`. SQLite
 //! calls block the calling thread briefly (the file is local and every transaction is
 //! short); the lease, not SQLite's write lock, is held across the API calls.
 //!
@@ -310,6 +319,9 @@ pub struct ControllerStatus {
     /// The target split of a pending intent (a run died, or an API call failed, after
     /// planning it).
     pub pending: Option<TrafficSplit>,
+    /// The Worker script the canary was started on (`None` before the first start, and for
+    /// canaries started by a build that did not record it).
+    pub script: Option<String>,
 }
 
 /// The journal kind of a deployment the controller created on the platform (detail:
@@ -357,6 +369,7 @@ fn status_of(store: &Store) -> Result<ControllerStatus, DeployError> {
         last_slot: record.last_slot,
         lease: lease.holder.zip(lease.expires_at),
         pending: record.pending.map(|p| p.target),
+        script: record.script,
     })
 }
 
@@ -690,7 +703,8 @@ impl CanaryController {
         result: Result<T, DeployError>,
     ) -> Result<T, DeployError> {
         if let Err(error) = &result {
-            tracing::warn!(%error, "canary run failed; the lease is released");
+            // The caller gets the error; logging it louder would show it twice.
+            tracing::debug!(%error, "canary run failed; the lease is released");
             let note = Note::new("error", error.to_string());
             if let Err(release) = self.store.release(&self.settings.holder, now, &[note]) {
                 tracing::warn!(error = %release, "could not release the canary lease; it expires");
@@ -710,6 +724,22 @@ impl CanaryController {
         let script = self.settings.script.as_str();
         let environment = self.settings.environment.as_str();
         let holder = self.settings.holder.as_str();
+        // A canary is only ever driven on the Worker it was started on; only a new start
+        // (once the last canary is over) may move the state file to another Worker.
+        let restarting = matches!(op, Op::Start { .. })
+            && record
+                .state
+                .as_ref()
+                .is_none_or(|s| s.phase().is_terminal());
+        if let Some(recorded) = &record.script {
+            if recorded != script && !restarting {
+                return Err(DeployError::WrongScript {
+                    path: self.store.path().to_owned(),
+                    recorded: recorded.clone(),
+                    given: script.to_owned(),
+                });
+            }
+        }
         let actual = self.api.current_split(script).await?;
         let mut notes = Vec::new();
         let mut recovery = None;
@@ -852,6 +882,7 @@ impl CanaryController {
                     ),
                 ));
                 record.plan = Some(PlanRecord::from_plan(&plan));
+                record.script = Some(script.to_owned());
                 record.step = None;
                 (state, Vec::new())
             }

@@ -51,6 +51,15 @@ fn identify(connection: &Connection, path: &str, may_create: bool) -> Result<(),
             operation: "list the tables".to_owned(),
             reason: e.to_string(),
         })?;
+    // Another application's database (its own `user_version`, none of our tables) is not a
+    // newer state file: say what it is.
+    let ours = ["canary", "lease", "journal"];
+    if version != 0 && !tables.is_empty() && !tables.iter().any(|t| ours.contains(&t.as_str())) {
+        return Err(not_ours(format!(
+            "it is another SQLite database (tables: {})",
+            tables.join(", ")
+        )));
+    }
     if version > SCHEMA_VERSION {
         return Err(DeployError::StateSchemaTooNew {
             path: path.to_owned(),
@@ -70,7 +79,7 @@ fn identify(connection: &Connection, path: &str, may_create: bool) -> Result<(),
             ))),
         };
     }
-    let missing: Vec<&str> = ["canary", "lease", "journal"]
+    let missing: Vec<&str> = ours
         .into_iter()
         .filter(|t| !tables.iter().any(|have| have == t))
         .collect();
@@ -85,10 +94,12 @@ fn identify(connection: &Connection, path: &str, may_create: bool) -> Result<(),
 }
 
 /// The newest schema version this build writes and reads.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
-/// Migrations, applied in order from the file's `user_version`.
-const MIGRATIONS: [&str; 1] = ["
+/// Migrations, applied in order from the file's `user_version`: version 1 is the first
+/// schema, version 2 records the canary's Worker script.
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE canary (
     id            INTEGER PRIMARY KEY CHECK (id = 1),
     plan          TEXT,              -- JSON PlanRecord; NULL before the first start
@@ -113,7 +124,11 @@ CREATE TABLE journal (
     kind   TEXT    NOT NULL,         -- e.g. recovered, intent_discarded, api_error
     detail TEXT    NOT NULL
 );
-"];
+",
+    "
+ALTER TABLE canary ADD COLUMN script TEXT;  -- the Worker script of the last start
+",
+];
 
 /// The plan as persisted: its config (re-validated on load) and its enforcement mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,6 +215,9 @@ pub(super) struct Record {
     pub(super) pending: Option<Intent>,
     pub(super) step: Option<StepRequests>,
     pub(super) last_slot: Option<i64>,
+    /// The Worker script the canary was started on (`None` before the first start, and in
+    /// files of schema version 1).
+    pub(super) script: Option<String>,
 }
 
 impl Record {
@@ -262,6 +280,8 @@ pub(super) enum Purpose {
 #[derive(Debug)]
 pub(super) struct Store {
     path: String,
+    /// The file's schema version (a read-only store of an older file is not migrated).
+    version: i64,
     connection: Mutex<Connection>,
 }
 
@@ -327,6 +347,7 @@ impl Store {
         tx.commit().map_err(err("migrate schema"))?;
         Ok(Self {
             path: shown,
+            version: SCHEMA_VERSION,
             connection: Mutex::new(connection),
         })
     }
@@ -351,8 +372,12 @@ impl Store {
             .busy_timeout(busy_timeout)
             .map_err(err("open read-only"))?;
         identify(&connection, &shown, false)?;
+        let version = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(err("read the schema version"))?;
         Ok(Self {
             path: shown,
+            version,
             connection: Mutex::new(connection),
         })
     }
@@ -416,15 +441,28 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<i64>,
+            Option<String>,
         );
+        // Version 1 files (read-only, not migrated) have no `script` column.
+        let query = if self.version >= 2 {
+            "SELECT plan, state, ledger, pending, step_requests, last_slot, script FROM canary WHERE id = 1"
+        } else {
+            "SELECT plan, state, ledger, pending, step_requests, last_slot, NULL FROM canary WHERE id = 1"
+        };
         let row: Row = tx
-            .query_row(
-                "SELECT plan, state, ledger, pending, step_requests, last_slot FROM canary WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-            )
+            .query_row(query, [], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
             .map_err(|e| self.error(operation, e))?;
-        let (plan, state, ledger, pending, step, last_slot) = row;
+        let (plan, state, ledger, pending, step, last_slot, script) = row;
         Ok(Record {
             plan: self.decode("plan", plan)?,
             state: self.decode("state", state)?,
@@ -432,6 +470,7 @@ impl Store {
             pending: self.decode("pending", pending)?,
             step: self.decode("step_requests", step)?,
             last_slot,
+            script,
         })
     }
 
@@ -591,7 +630,7 @@ impl Store {
                 .transpose()?;
             tx.execute(
                 "UPDATE canary SET plan = ?1, state = ?2, ledger = ?3, pending = ?4,
-                     step_requests = ?5,
+                     step_requests = ?5, script = ?8,
                      last_slot = CASE WHEN ?6 IS NULL THEN last_slot
                                       ELSE max(coalesce(last_slot, ?6), ?6) END,
                      updated_at = ?7
@@ -603,7 +642,8 @@ impl Store {
                     pending,
                     step,
                     record.last_slot,
-                    millis(now)
+                    millis(now),
+                    record.script
                 ],
             )
             .map_err(|e| self.error(operation, e))?;
@@ -741,7 +781,32 @@ mod tests {
         let error = Store::open(&path, Duration::from_secs(1)).unwrap_err();
         assert!(matches!(
             error,
-            DeployError::StateSchemaTooNew { found: 2, .. }
+            DeployError::StateSchemaTooNew { found: 3, .. }
         ));
+    }
+
+    #[test]
+    fn a_version_1_file_is_read_as_it_is_and_migrated_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.db");
+        drop(Store::open(&path, Duration::from_secs(1)).expect("open"));
+        // Turn it back into a version 1 file: no `script` column.
+        let connection = Connection::open(&path).expect("raw open");
+        connection
+            .execute_batch("ALTER TABLE canary DROP COLUMN script; PRAGMA user_version = 1;")
+            .expect("downgrade");
+        drop(connection);
+        let read_only = Store::open_read_only(&path, Duration::from_secs(1)).expect("read-only");
+        assert_eq!(read_only.version, 1);
+        assert_eq!(read_only.snapshot().expect("snapshot").0.script, None);
+        drop(read_only);
+        let store = Store::open(&path, Duration::from_secs(1)).expect("migrate");
+        assert_eq!(store.version, SCHEMA_VERSION);
+        assert_eq!(store.snapshot().expect("snapshot").0.script, None);
+        let version: i64 = Connection::open(&path)
+            .expect("raw open")
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, 2);
     }
 }

@@ -504,12 +504,11 @@ impl fmt::Display for DryRun {
                 None => writeln!(f, "   smoke test: none")?,
                 Some(test) => writeln!(
                     f,
-                    "   smoke test: GET {} expecting {} (timeout {}, {} retries every {})",
+                    "   smoke test: GET {} expecting {} (timeout {}, {})",
                     test.url,
                     test.expect_status,
                     humantime::format_duration(test.timeout),
-                    test.retries,
-                    humantime::format_duration(test.interval),
+                    retries_text(test.retries, test.interval),
                 )?,
             }
         }
@@ -517,6 +516,16 @@ impl fmt::Display for DryRun {
             f,
             "on failure: roll back the services already deployed, in reverse order"
         )
+    }
+}
+
+/// `no retries`, `1 retry 10s later`, `3 retries every 10s`.
+fn retries_text(retries: u32, interval: std::time::Duration) -> String {
+    let interval = humantime::format_duration(interval);
+    match retries {
+        0 => "no retries".to_owned(),
+        1 => format!("1 retry {interval} later"),
+        n => format!("{n} retries every {interval}"),
     }
 }
 

@@ -163,10 +163,12 @@ impl RunReport {
     /// # Errors
     /// [`DeployError::RunFailed`] naming the failed service and any service left deployed.
     pub fn into_result(self) -> Result<Self, DeployError> {
+        let rolled_back = self.rolled_back();
         match &self.outcome {
             RunOutcome::Deployed => Ok(self),
             RunOutcome::RolledBack { failed } => Err(DeployError::RunFailed {
                 failed: failed.clone(),
+                rolled_back,
                 still_deployed: Vec::new(),
             }),
             RunOutcome::RollbackIncomplete {
@@ -174,9 +176,20 @@ impl RunReport {
                 still_deployed,
             } => Err(DeployError::RunFailed {
                 failed: failed.clone(),
+                rolled_back,
                 still_deployed: still_deployed.clone(),
             }),
         }
+    }
+
+    /// The services rolled back, in rollback order.
+    #[must_use]
+    pub fn rolled_back(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter(|step| step.event == StepEvent::RolledBack)
+            .map(|step| step.service.clone())
+            .collect()
     }
 }
 
@@ -220,6 +233,10 @@ impl fmt::Display for RunReport {
         }
         match &self.outcome {
             RunOutcome::Deployed => write!(f, "result: every service deployed"),
+            RunOutcome::RolledBack { failed } if self.rolled_back().is_empty() => write!(
+                f,
+                "result: {failed} failed; nothing was deployed before it, nothing to roll back"
+            ),
             RunOutcome::RolledBack { failed } => {
                 write!(f, "result: {failed} failed; rolled back")
             }

@@ -87,7 +87,7 @@ use secrecy::SecretString;
 
 pub use memory::MemoryOutbox;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteOutbox, Synchronous};
+pub use sqlite::{SqliteOutbox, Synchronous, APPLICATION_ID};
 
 /// The identifier of an outbox entry. It is assigned on enqueue, never reused, and kept when
 /// the entry moves to the dead letters and back.

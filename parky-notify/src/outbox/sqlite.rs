@@ -51,6 +51,12 @@
 //!
 //! Receiver owners: see [`SqliteOutbox::bind`].
 //!
+//! The file's `PRAGMA application_id` is [`APPLICATION_ID`] (0 in files written before it
+//! was set). Before writing anything, opening checks that the file is empty or an outbox: a
+//! file with another `application_id`, with tables an outbox does not have (a canary state
+//! file, any other database) or without the tables of its `user_version` is refused with
+//! [`NotifyError::NotAnOutbox`] and left untouched.
+//!
 //! The database runs in WAL mode (readers never block the writer; a crash never tears a
 //! commit). Every operation is one transaction; those that write start with
 //! `BEGIN IMMEDIATE`, so two processes claiming at once are serialised by SQLite's write
@@ -77,6 +83,17 @@ use crate::pipeline::{PipelineSnapshot, SNAPSHOT_VERSION};
 
 /// The newest schema version this build writes and reads.
 const SCHEMA_VERSION: i64 = 2;
+
+/// `PRAGMA application_id` of a Parky outbox file: the ASCII bytes `PKYO`. Set on files this
+/// build creates or migrates; files written before it have 0, which is still accepted.
+pub const APPLICATION_ID: i32 = 0x504B_594F;
+
+/// The tables each schema version adds (version `v` has those of `TABLES[..v]`): a file
+/// with any other table is not an outbox.
+const TABLES: [&[&str]; 2] = [
+    &["outbox", "dead_letters"],
+    &["pipeline_state", "meta", "receiver_owners"],
+];
 
 /// Migration `n` (0-based) takes the schema from version `n` to `n + 1`.
 const MIGRATIONS: [&str; 2] = [
@@ -132,6 +149,119 @@ CREATE TABLE IF NOT EXISTS receiver_owners (
 ",
 ];
 
+/// What [`inspect`] found in a file that is empty or an outbox.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    /// `PRAGMA user_version`, from 0 to [`SCHEMA_VERSION`].
+    version: i64,
+    /// `PRAGMA application_id`: 0 or [`APPLICATION_ID`].
+    application_id: i32,
+}
+
+/// Reads (never writes) the header and table list of `connection`'s database and refuses a
+/// file that is neither empty nor a Parky outbox this build can read.
+fn inspect(connection: &Connection, file: &str) -> Result<Found, NotifyError> {
+    let err = storage(file, "open");
+    let not_ours = |reason: String| NotifyError::NotAnOutbox {
+        file: file.to_owned(),
+        reason,
+    };
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(&err)?;
+    let application_id: i32 = connection
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(&err)?;
+    let tables: Vec<String> = connection
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND substr(name, 1, 7) <> 'sqlite_' ORDER BY name",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        })
+        .map_err(&err)?;
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(not_ours(format!(
+            "it is another application's SQLite database (application_id {application_id:#010x}){}",
+            some_tables(&tables)
+        )));
+    }
+    let known = |t: &String| TABLES.iter().flat_map(|v| v.iter()).any(|k| k == t);
+    if tables.iter().any(|t| !known(t)) {
+        return Err(not_ours(format!(
+            "it is another SQLite database{}",
+            some_tables(&tables)
+        )));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(NotifyError::OutboxSchemaTooNew {
+            file: file.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version < 0 {
+        return Err(not_ours(format!("its schema version is {version}")));
+    }
+    if tables.is_empty() {
+        return if version == 0 {
+            Ok(Found {
+                version,
+                application_id,
+            })
+        } else {
+            Err(not_ours(format!(
+                "schema version {version} but it has no tables"
+            )))
+        };
+    }
+    // Version 0 with tables (written before user_version was set): needs at least `outbox`;
+    // the first migration creates what is missing.
+    let expected = if version == 0 {
+        &["outbox"][..]
+    } else {
+        &[][..]
+    };
+    let missing: Vec<&str> = TABLES[..usize::try_from(version).unwrap_or(0)]
+        .iter()
+        .flat_map(|v| v.iter().copied())
+        .chain(expected.iter().copied())
+        .filter(|t| !tables.iter().any(|have| have == t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(not_ours(format!(
+            "schema version {version} but no {} table{}",
+            missing.join(", "),
+            some_tables(&tables)
+        )));
+    }
+    Ok(Found {
+        version,
+        application_id,
+    })
+}
+
+/// ` (tables: a, b, c, …)`: the first few tables of a refused file.
+fn some_tables(tables: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if tables.is_empty() {
+        return String::new();
+    }
+    let mut list = tables
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tables.len() > SHOWN {
+        list.push_str(&format!(", and {} more", tables.len() - SHOWN));
+    }
+    format!(" (tables: {list})")
+}
+
 /// SQLite's `synchronous` setting: how hard a commit waits for the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Synchronous {
@@ -162,6 +292,8 @@ impl SqliteOutbox {
     /// # Errors
     /// [`NotifyError::OutboxStorage`] (naming the path) if the file cannot be opened, is not a
     /// SQLite database, or the schema cannot be created;
+    /// [`NotifyError::NotAnOutbox`] if it is a non-empty SQLite database that is not an
+    /// outbox (nothing is written to it then);
     /// [`NotifyError::OutboxSchemaTooNew`] if a newer version wrote it.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, NotifyError> {
         Self::open_with(path, Synchronous::Full, Duration::from_secs(5))
@@ -313,6 +445,9 @@ impl SqliteOutbox {
         let mut connection = self.lock();
         let err = storage(&self.file, "open");
         connection.busy_timeout(busy_timeout).map_err(&err)?;
+        // Before the first write (switching to WAL rewrites the header): refuse a file that
+        // is not ours.
+        inspect(&connection, &self.file)?;
         if wal {
             let mode: String = connection
                 .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -336,22 +471,18 @@ impl SqliteOutbox {
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&migrate)?;
-        let found: i64 = tx
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(&migrate)?;
-        if found > SCHEMA_VERSION {
-            return Err(NotifyError::OutboxSchemaTooNew {
-                file: self.file.clone(),
-                found,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        let start = usize::try_from(found.max(0)).unwrap_or(MIGRATIONS.len());
+        // Again under the write lock: another process may have created the schema meanwhile.
+        let found = inspect(&tx, &self.file)?;
+        let start = usize::try_from(found.version).unwrap_or(MIGRATIONS.len());
         for migration in MIGRATIONS.iter().skip(start) {
             tx.execute_batch(migration).map_err(&migrate)?;
         }
-        if found != SCHEMA_VERSION {
+        if found.version != SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(&migrate)?;
+        }
+        if found.application_id != APPLICATION_ID {
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(&migrate)?;
         }
         tx.commit().map_err(&migrate)

@@ -9,7 +9,9 @@
 //! | `GET /healthz` | — | `200 {"status":"ok","outbox":{"pending":…,"in_flight":…,"delivered":…,"dead":…},"pipeline":{"groups":…,"pending_messages":…}}`, or `503` with `"status":"error"` when the outbox cannot be read |
 //!
 //! A body that does not parse or does not have the documented shape, or a webhook payload of
-//! another version, gets `400 {"status":"error","field":"alerts[0].startsAt","error":"alerts[0].startsAt: …"}`;
+//! another version, gets `400 {"status":"error","field":"alerts[0].startsAt","error":"alerts[0].startsAt: …"}`
+//! (`field` is the JSON path inside the body: `alerts[0].startsAt` in a webhook payload,
+//! `[0].startsAt` in an array of generic alerts, `startsAt` in a single one);
 //! a body over [`MAX_BODY_BYTES`] gets `413` with the same shape (`"field":"$"`). Alerts that
 //! were parsed but whose pipeline state could not be stored in the outbox get `503` with the
 //! same shape (`"field":"$"`): the sender should send them again. The
