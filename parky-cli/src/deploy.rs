@@ -17,7 +17,7 @@ use parky_deploy::plan::{
     check_secrets, shell_join, shell_quote, CommandDeployer, DeployPlan, Deployer, EnvSecrets,
     Executor, HttpProber, TokioSleeper,
 };
-use parky_deploy::policy::canary::{Action, CanaryPlan, CanaryState, Command};
+use parky_deploy::policy::canary::{CanaryPlan, CanaryState, Command};
 use parky_deploy::policy::judge::SloJudge;
 use parky_deploy::policy::shadow::{DecisionId, Enforcement, EnforcementMode};
 use parky_deploy::workers::{
@@ -239,17 +239,6 @@ fn opt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), render::time)
 }
 
-fn split_text(split: &TrafficSplit) -> String {
-    match &split.canary {
-        None => format!("100% {}", split.stable),
-        Some((canary, weight)) => format!(
-            "{}% {} + {weight}% {canary}",
-            100u8.saturating_sub(*weight),
-            split.stable
-        ),
-    }
-}
-
 /// `parky deploy autorollback report`.
 pub(crate) fn autorollback_report(
     args: &AutorollbackReportArgs,
@@ -387,7 +376,7 @@ pub(crate) fn canary_status(args: &CanaryStatusArgs, out: &mut impl Write) -> Re
             writeln!(out, "weight: {}%", state.weight())?;
             writeln!(out, "stable: {}", state.stable())?;
             writeln!(out, "canary: {}", state.canary())?;
-            writeln!(out, "traffic: {}", split_text(&state.traffic()))?;
+            writeln!(out, "traffic: {}", state.traffic())?;
             writeln!(out, "failed checks: {}", state.failed_checks())?;
             if let Some(plan) = &status.plan {
                 writeln!(
@@ -424,7 +413,7 @@ pub(crate) fn canary_status(args: &CanaryStatusArgs, out: &mut impl Write) -> Re
         }
     }
     if let Some(pending) = &status.pending {
-        writeln!(out, "pending traffic change: {}", split_text(pending))?;
+        writeln!(out, "pending traffic change: {}", pending)?;
     }
     writeln!(
         out,
@@ -434,35 +423,25 @@ pub(crate) fn canary_status(args: &CanaryStatusArgs, out: &mut impl Write) -> Re
     Ok(())
 }
 
-/// One action, for people.
-fn action_text(action: &Action) -> String {
-    match action {
-        Action::SetTraffic(split) => format!("set traffic: {}", split_text(split)),
-        Action::Promote(version) => format!("promote {version} to 100%"),
-        Action::Rollback { to } => format!("roll back: 100% to {to}"),
-        Action::Record(event) => event.kind.to_string(),
-    }
-}
-
 /// The lines under a tick's or a command's headline.
 fn report_lines(report: &Report, out: &mut impl Write) -> Result<(), CliError> {
     match &report.recovery {
         Some(Recovery::Adopted { split, planned_at }) => writeln!(
             out,
             "  recovered: adopted {} (planned at {} by a run that died)",
-            split_text(split),
+            split,
             render::time(*planned_at)
         )?,
         Some(Recovery::Discarded { split, planned_at }) => writeln!(
             out,
             "  recovered: discarded {} (planned at {}, never applied)",
-            split_text(split),
+            split,
             render::time(*planned_at)
         )?,
         None => {}
     }
     for action in &report.actions {
-        writeln!(out, "  {}", action_text(action))?;
+        writeln!(out, "  {}", action)?;
     }
     for id in &report.deployments {
         writeln!(out, "  deployment {id} created")?;
@@ -604,7 +583,7 @@ pub(crate) fn canary_tick(args: &CanaryTickArgs, out: &mut impl Write) -> Result
                 render::time(now),
                 report.phase,
                 report.weight,
-                split_text(&report.traffic)
+                report.traffic
             )?;
             report_lines(&report, out)?;
         }
@@ -632,7 +611,7 @@ pub(crate) fn canary_start(args: &CanaryStartArgs, out: &mut impl Write) -> Resu
                                 reason: format!(
                                     "the simulated Worker in {} serves {}",
                                     args.state.display(),
-                                    split_text(&previous.split)
+                                    previous.split
                                 ),
                             });
                         }
@@ -733,9 +712,7 @@ pub(crate) fn canary_command(
     writeln!(
         out,
         "{name}: {was} -> {} at {}% ({})",
-        report.phase,
-        report.weight,
-        split_text(&report.traffic)
+        report.phase, report.weight, report.traffic
     )?;
     report_lines(&report, out)?;
     Ok(())
@@ -841,8 +818,7 @@ pub(crate) fn rollback(args: &DeployRollbackArgs, out: &mut impl Write) -> Resul
     writeln!(
         out,
         "rolled back Worker {script}: {} -> 100% {}",
-        split_text(&before),
-        outcome.version
+        before, outcome.version
     )?;
     match &outcome.from_deployment {
         Some(from) => writeln!(

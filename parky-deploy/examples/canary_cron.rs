@@ -150,14 +150,20 @@ async fn run(args: Args) -> Result<String, DeployError> {
         TickOutcome::Skipped(SkipReason::NoCanary) => "skipped: no canary".to_owned(),
         TickOutcome::Ticked(report) => {
             let mut text = format!(
-                "ticked at {now}: {} at {}% (deployments: {:?})",
-                report.phase, report.weight, report.deployments
+                "ticked at {now}: {} at {}% (deployments: {})",
+                report.phase,
+                report.weight,
+                if report.deployments.is_empty() {
+                    "none".to_owned()
+                } else {
+                    report.deployments.join(", ")
+                }
             );
             if let Some(recovery) = &report.recovery {
                 text.push_str(&format!("\n  recovered: {recovery:?}"));
             }
             for action in &report.actions {
-                text.push_str(&format!("\n  {action:?}"));
+                text.push_str(&format!("\n  {action}"));
             }
             for id in &report.decisions {
                 text.push_str(&format!("\n  shadow ledger decision {id}"));

@@ -32,6 +32,21 @@ pub struct TrafficSplit {
     pub canary: Option<(VersionId, u8)>,
 }
 
+/// `100% v1`, or `90% v1 + 10% v2` during a canary.
+impl fmt::Display for TrafficSplit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.canary {
+            None => write!(f, "100% {}", self.stable),
+            Some((canary, weight)) => write!(
+                f,
+                "{}% {} + {weight}% {canary}",
+                100u8.saturating_sub(*weight),
+                self.stable
+            ),
+        }
+    }
+}
+
 impl TrafficSplit {
     /// All traffic on one version.
     pub fn all_on(version: VersionId) -> Self {

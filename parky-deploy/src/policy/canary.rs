@@ -401,6 +401,19 @@ pub enum Action {
     Record(Event),
 }
 
+/// For people: `set traffic: 90% v1 + 10% v2`, `promote v2 to 100%`, `roll back: 100% to v1`,
+/// or the recorded event's text.
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::SetTraffic(split) => write!(f, "set traffic: {split}"),
+            Action::Promote(version) => write!(f, "promote {version} to 100%"),
+            Action::Rollback { to } => write!(f, "roll back: 100% to {to}"),
+            Action::Record(event) => write!(f, "{}", event.kind),
+        }
+    }
+}
+
 /// Something that happened to a canary; kept in [`CanaryState::history`] and emitted as
 /// [`Action::Record`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
